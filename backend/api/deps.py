@@ -1,0 +1,56 @@
+"""Dependencies shared by the routes: the database session, the identity vault, who is calling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy.orm import Session
+
+from backend.api.errors import ApiError
+from backend.core.config import Settings, get_settings
+from backend.core.db import get_sessionmaker
+from backend.core.security import IdentityVault, tokens_match
+
+
+def get_db() -> Iterator[Session]:
+    session = get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_vault(settings: Annotated[Settings, Depends(get_settings)]) -> IdentityVault:
+    return IdentityVault.from_settings(settings)
+
+
+def get_now() -> dt.datetime:
+    """The clock, as a dependency so tests can move it."""
+    return dt.datetime.now(dt.UTC)
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise ApiError(401, "unauthorized", "a bearer token is required")
+    return authorization[7:].strip()
+
+
+def require_ivr(
+    settings: Annotated[Settings, Depends(get_settings)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    if not tokens_match(bearer_token(authorization), settings.ivr_token):
+        raise ApiError(401, "unauthorized", "the IVR token is not valid")
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+Vault = Annotated[IdentityVault, Depends(get_vault)]
+Now = Annotated[dt.datetime, Depends(get_now)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

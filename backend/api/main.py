@@ -1,0 +1,20 @@
+"""The backend's HTTP application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from backend.api import errors
+from backend.api.routes import cases, health
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Didehban",
+        description="Public-oversight hotline backend: cases, referrals, deadlines, reports.",
+        version="0.1.0",
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app

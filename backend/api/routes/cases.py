@@ -1,0 +1,101 @@
+"""The IVR's contract: file a case, read a case's status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
+from backend.api.errors import ApiError
+from backend.domain.tracking_code import InvalidTrackingCode, parse_tracking_code
+from backend.models import Case
+from backend.services.intake import IntakeError, NewCase, register_case
+from backend.services.profiles import UnknownService, get_profile
+from backend.services.status import case_status, is_owner
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(require_ivr)])
+
+
+class CaseIn(BaseModel):
+    service: str = Field(examples=["1482"])
+    kind: str = Field(examples=["complaint"])
+    urgent: bool = False
+    national_id: str | None = Field(default=None, examples=["0013542419"])
+    caller_number: str | None = Field(default=None, examples=["09121234567"])
+    channel: str = "phone"
+    description: str | None = Field(default=None, max_length=20000)
+    call_id: str | None = Field(default=None, max_length=80)
+    category: str | None = None
+    tracking_code: str | None = Field(default=None, description="issued by an IVR node while offline")
+    incomplete: bool = False
+    recording_path: str | None = None
+    recording_seconds: float | None = Field(default=None, ge=0)
+    received_at: str | None = Field(default=None, description="ISO time of the call, for spooled cases")
+
+
+class CaseCreated(BaseModel):
+    tracking_code: str
+    status: str
+    due_at: str | None
+    created: bool
+
+
+@router.post("", status_code=201, response_model=CaseCreated)
+def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+    import datetime as dt
+
+    try:
+        profile = get_profile(body.service)
+    except UnknownService as exc:
+        raise ApiError(422, "unknown_service", str(exc)) from None
+    received_at = None
+    if body.received_at:
+        try:
+            received_at = dt.datetime.fromisoformat(body.received_at)
+        except ValueError:
+            raise ApiError(422, "invalid_received_at", "received_at must be an ISO 8601 time") from None
+        if received_at.tzinfo is None:
+            raise ApiError(422, "invalid_received_at", "received_at must carry its time zone")
+        received_at = min(received_at, now)
+    data = NewCase(**body.model_dump(exclude={"received_at"}), received_at=received_at)
+    try:
+        case, created = register_case(
+            db, vault, profile, data, backend_prefix=settings.backend_prefix, now=now
+        )
+    except IntakeError as exc:
+        status = 409 if exc.code == "tracking_code_taken" else 422
+        raise ApiError(status, exc.code, str(exc)) from None
+    return {
+        "tracking_code": case.tracking_code,
+        "status": case.status,
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+        "created": created,
+    }
+
+
+def load_case(db, raw_code: str) -> Case:
+    try:
+        code = parse_tracking_code(raw_code)
+    except InvalidTrackingCode as exc:
+        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    if case is None:
+        raise ApiError(404, "case_not_found", "no case has this tracking code")
+    return case
+
+
+@router.get("/{tracking_code}")
+def read_case(
+    tracking_code: str,
+    db: DbSession,
+    vault: Vault,
+    caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
+    national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
+) -> dict[str, Any]:
+    case = load_case(db, tracking_code)
+    profile = get_profile(case.service)
+    owner = is_owner(case, vault, caller_number, national_id)
+    return case_status(case, profile.timezone, owner=owner)

@@ -1,0 +1,86 @@
+"""The one settings object. Everything is configured from the environment (prefix DIDEHBAN_),
+optionally through a `.env` file in the working directory that `make run` writes for the demo."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIDEHBAN_", env_file=".env", extra="ignore")
+
+    # --- storage -----------------------------------------------------------------------------
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'didehban.sqlite3'}"
+    data_dir: Path = PROJECT_ROOT / "var"
+    services_dir: Path = PROJECT_ROOT / "config" / "services"
+
+    # --- secrets (never in the repo: `make run` generates them into .env) ----------------------
+    # Fernet key (urlsafe base64, 32 bytes) encrypting national IDs and phone numbers at rest.
+    secret_key: str = ""
+    # Key of the keyed hash (HMAC) under which identities are looked up.
+    lookup_key: str = ""
+    # Bearer token the IVR presents to the backend.
+    ivr_token: str = ""
+    # Signs staff session tokens.
+    session_key: str = ""
+
+    # --- the backend over HTTP -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timezone: str = "Asia/Tehran"
+
+    # --- the IVR -----------------------------------------------------------------------------
+    backend_url: str = "http://127.0.0.1:8000"
+    backend_timeout_seconds: float = 3.0
+    # Two digits that start every tracking code this node issues while the backend is down.
+    node_prefix: str = Field(default="21", pattern=r"^[1-9][0-9]$")
+    # Prefix of tracking codes the backend issues itself.
+    backend_prefix: str = Field(default="10", pattern=r"^[1-9][0-9]$")
+    fastagi_host: str = "127.0.0.1"
+    fastagi_port: int = 4573
+    spool_dir: Path = PROJECT_ROOT / "var" / "spool"
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+    # Where recordings are, as this host sees them, and as Asterisk sees them (they differ when
+    # Asterisk runs in a chroot or on another machine sharing the folder).
+    recordings_dir: Path = PROJECT_ROOT / "var" / "recordings"
+    pbx_recordings_dir: str = ""
+    sounds_dir_on_pbx: str = ""
+
+    # --- AMI --------------------------------------------------------------------------------
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "didehban"
+    ami_secret: str = ""
+
+    # --- the PBX root (Debian sid chroot) for development and CI ------------------------------
+    pbx_root: Path = PROJECT_ROOT / "var" / "pbx" / "root"
+    pbx_runtime: Path = PROJECT_ROOT / "var" / "pbx" / "srv"
+    sip_port: int = 5070
+
+    # --- SMS --------------------------------------------------------------------------------
+    sms_sender: str = "file"  # "file" or "http"
+    sms_file: Path = PROJECT_ROOT / "var" / "sms.log"
+    sms_gateway_url: str = ""
+    sms_gateway_api_key: str = ""
+    sms_gateway_timeout_seconds: float = 5.0
+
+    # --- demo ------------------------------------------------------------------------------
+    # Password given to the demo users that `didehban demo` creates (never used outside the demo).
+    demo_password: str = "demo-1482"
+
+    # --- speech recognition ------------------------------------------------------------------
+    vosk_model_path: Path | None = None
+
+    def pbx_recording_path(self) -> str:
+        return self.pbx_recordings_dir or str(self.recordings_dir)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

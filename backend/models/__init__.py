@@ -1,0 +1,22 @@
+"""All tables, imported here so `Base.metadata` knows them (alembic and tests use it)."""
+
+from backend.models.base import Base, utcnow
+from backend.models.calls import CallLog
+from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, Referral
+from backend.models.messages import OutboundMessage
+from backend.models.org import Unit, User
+
+__all__ = [
+    "Attachment",
+    "Base",
+    "CallLog",
+    "Caller",
+    "Case",
+    "CaseEvent",
+    "OutboundMessage",
+    "Recording",
+    "Referral",
+    "Unit",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,25 @@
+"""Queueing SMS to the caller. Sending is the outbox worker's job; queueing happens in the same
+transaction as the act it tells about, so a stage is never recorded without its message."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.core.security import IdentityVault
+from backend.models import Case, OutboundMessage
+
+
+def enqueue_sms(
+    session: Session, vault: IdentityVault, case: Case, stage: str, body: str
+) -> OutboundMessage | None:
+    """Queue `body` for the caller of `case`, once per (case, stage). None when there is no phone."""
+    if case.caller is None or not case.caller.phone_enc:
+        return None
+    key = f"case:{case.id}:{stage}"
+    existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == key))
+    if existing is not None:
+        return existing
+    msg = OutboundMessage(case_id=case.id, dedupe_key=key, to_enc=case.caller.phone_enc, body=body)
+    session.add(msg)
+    return msg
