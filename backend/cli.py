@@ -9,15 +9,24 @@ import sys
 
 COMMAND_MODULES = [
     "backend.commands",
+    "backend.supervise",
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _build() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(prog="didehban", description="Didehban public-oversight hotline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
-    return parser
+    return parser, sub
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def available_commands() -> set[str]:
+    return set(_build()[1].choices)
 
 
 def main(argv: list[str] | None = None) -> int:

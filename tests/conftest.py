@@ -39,23 +39,25 @@ def _backends() -> list[str]:
     return backends
 
 
-def _postgres_database(admin_url: str) -> str:
-    """A fresh database for this run, so runs never see each other's rows."""
-    name = f"didehban_test_{uuid.uuid4().hex[:10]}"
+def _postgres_admin(statement: str, admin_url: str) -> None:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(statement))
     admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="session", params=_backends())
 def database_url(request, tmp_path_factory) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    else:
-        url = _postgres_database(os.environ["DIDEHBAN_TEST_POSTGRES_URL"])
-    yield url
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    # A fresh database for this run, so runs never see each other's rows.
+    admin_url = os.environ["DIDEHBAN_TEST_POSTGRES_URL"]
+    name = f"didehban_test_{uuid.uuid4().hex[:10]}"
+    _postgres_admin(f'CREATE DATABASE "{name}"', admin_url)
+    yield admin_url.rsplit("/", 1)[0] + "/" + name
+    clear_caches()
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', admin_url)
 
 
 @pytest.fixture

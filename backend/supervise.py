@@ -1,0 +1,162 @@
+"""`didehban up`: the whole system on one machine, for the demo and small installs.
+
+Starts the backend, the FastAGI server, the scheduler and, where this machine can run it, the PBX
+and its AMI listener; prefixes each one's output with its name; restarts a part that dies (with
+back-off); stops everything on Ctrl-C. Larger installs run the same commands under systemd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Part:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pumps: list[threading.Thread] = field(default_factory=list)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="start the whole system on this machine (backend, IVR, scheduler, PBX)")
+    p.add_argument("--no-pbx", action="store_true", help="do not start Asterisk (no root or no mmdebstrap)")
+    p.set_defaults(func=_up)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "backend.cli", *args]
+
+
+def _pump(part: Part, stream) -> None:
+    for line in iter(stream.readline, ""):
+        sys.stdout.write(f"[{part.name:9}] {line}")
+        sys.stdout.flush()
+
+
+def _start(part: Part) -> None:
+    part.process = subprocess.Popen(
+        part.argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,  # Ctrl-C goes to us; we stop the parts in order
+    )
+    part.started_at = time.monotonic()
+    pump = threading.Thread(target=_pump, args=(part, part.process.stdout), daemon=True)
+    pump.start()
+    part.pumps = [pump]
+
+
+def _stop(part: Part, timeout: float = 10.0) -> None:
+    proc = part.process
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def can_run_pbx() -> tuple[bool, str]:
+    if os.geteuid() != 0:
+        return False, "the PBX root needs root (mmdebstrap, chroot, mount)"
+    if shutil.which("mmdebstrap") is None:
+        return False, "mmdebstrap is not installed (scripts/bootstrap.sh run installs it)"
+    return True, ""
+
+
+def _up(args: argparse.Namespace) -> int:
+    from backend.core.config import get_settings
+
+    settings = get_settings()
+    from backend.cli import available_commands
+
+    available = available_commands()
+    parts = [Part("backend", _cli("serve"))]
+    if "fastagi" in available:
+        parts.append(Part("fastagi", _cli("fastagi")))
+    if "scheduler" in available:
+        parts.append(Part("scheduler", _cli("scheduler")))
+
+    pbx = False
+    if not args.no_pbx and "pbx" in available:
+        ok, why = can_run_pbx()
+        if ok:
+            print("starting the PBX (the first run builds its Debian root: about a minute)...", flush=True)
+            pbx = subprocess.run(_cli("pbx", "up"), check=False).returncode == 0
+            if not pbx:
+                print("the PBX did not start: the rest runs without it", flush=True)
+        else:
+            print(f"not starting the PBX: {why}", flush=True)
+    if pbx and "ami" in available:
+        parts.append(Part("ami", _cli("ami")))
+
+    stopping = threading.Event()
+
+    def _on_signal(signum, _frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    for part in parts:
+        _start(part)
+    _banner(settings, pbx, available)
+
+    while not stopping.wait(1.0):
+        for part in parts:
+            if part.process and part.process.poll() is not None:
+                # Back off if it keeps dying at start, so a broken config does not spin the CPU.
+                delay = min(30.0, 2.0 ** min(part.restarts, 5))
+                if time.monotonic() - part.started_at < 10:
+                    part.restarts += 1
+                else:
+                    part.restarts = 0
+                print(
+                    f"[{part.name:9}] exited with {part.process.returncode}; restarting in {delay:.0f} s",
+                    flush=True,
+                )
+                if stopping.wait(delay):
+                    break
+                _start(part)
+    print("stopping...", flush=True)
+    for part in reversed(parts):
+        _stop(part)
+    if pbx:
+        subprocess.run(_cli("pbx", "down"), check=False)
+    return 0
+
+
+def _banner(settings, pbx: bool, available: set[str]) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "Didehban is starting. Open or try:",
+        f"  API and its documentation:   {base}/docs",
+        f"  health:                      {base}/healthz",
+    ]
+    if "call" in available:
+        lines.append("  a call from this terminal:   .venv/bin/didehban call 1482   (or 111)")
+    if pbx:
+        lines.append(f"  a SIP call:                  dial 1482 or 111 at sip:127.0.0.1:{settings.sip_port}")
+    lines += [
+        f"  staff users: admin, operator1482, khorasan, mashhad, operator111, abfa ... "
+        f"(password {settings.demo_password})",
+        "  IVR token for the API:       see DIDEHBAN_IVR_TOKEN in .env",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
