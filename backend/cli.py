@@ -30,8 +30,16 @@ def available_commands() -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from backend.core.security import MissingSecret
+    from backend.services.profiles import UnknownService
+
     args = build_parser().parse_args(argv)
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except (MissingSecret, UnknownService) as exc:
+        # Configuration mistakes get one clear line, not a traceback.
+        print(f"didehban {args.command}: {exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

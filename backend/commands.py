@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.core.config import get_settings
+    from backend.core.logging import uvicorn_log_config
     from backend.core.migrate import upgrade_and_sync
 
     settings = get_settings()
@@ -38,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         workers=args.workers,
         log_level="info",
+        log_config=uvicorn_log_config(),
     )
     return 0
 

@@ -2,12 +2,13 @@
 # Starts Debian's PostgreSQL cluster and prints a URL for the tests (a role that may create
 # databases; each test run creates its own database). Needs root. Idempotent.
 set -euo pipefail
+cd /  # psql as postgres cannot enter root-only folders
 read -r version cluster _ < <(pg_lsclusters --no-header | head -n 1)
 if [ -z "${version:-}" ]; then
   echo "postgres: no cluster found (apt-get install postgresql)" >&2
   exit 1
 fi
-pg_ctlcluster "$version" "$cluster" start 2>/dev/null || true
+pg_ctlcluster "$version" "$cluster" start >/dev/null 2>&1 || true
 for _ in $(seq 1 30); do
   su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break
   sleep 0.5

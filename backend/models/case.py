@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, utcnow
 
@@ -53,7 +53,7 @@ class Case(Base):
     caller: Mapped[Caller | None] = relationship()
     current_unit = relationship("Unit")
     events: Mapped[list[CaseEvent]] = relationship(
-        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+        back_populates="case", order_by="CaseEvent.id", cascade="save-update, merge"
     )
     referrals: Mapped[list[Referral]] = relationship(back_populates="case", order_by="Referral.id")
     recordings: Mapped[list[Recording]] = relationship(back_populates="case", order_by="Recording.id")
@@ -79,6 +79,21 @@ class CaseEvent(Base):
 
     case: Mapped[Case] = relationship(back_populates="events")
     unit = relationship("Unit")
+
+
+class HistoryIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_history_rewrites(session: Session, _ctx, _instances) -> None:
+    # The history is evidence: what happened to a case is added to, never edited or removed.
+    for obj in session.dirty:
+        if isinstance(obj, CaseEvent) and session.is_modified(obj):
+            raise HistoryIsAppendOnly("case events cannot be changed once written")
+    for obj in session.deleted:
+        if isinstance(obj, CaseEvent):
+            raise HistoryIsAppendOnly("case events cannot be deleted")
 
 
 class Referral(Base):
