@@ -10,6 +10,7 @@ import sys
 COMMAND_MODULES = [
     "backend.commands",
     "backend.supervise",
+    "prompts.commands",
 ]
 
 

@@ -1,0 +1,162 @@
+"""Turning text into Asterisk-ready audio: 8 kHz 16-bit mono .wav and 16 kHz .wav16.
+
+espeak-ng speaks Persian offline (robotic but clear). gTTS is optional, for the languages it has:
+it has no Persian, and it needs servers these machines may not reach, so it runs behind a timeout.
+Files are written to a temporary name and renamed, so Asterisk never reads half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from persiantools import digits as fa_digits
+
+from backend.domain.digits import normalise_digits
+from prompts.paths import audio_dir
+
+ESPEAK_VOICES = {"fa": "fa", "en": "en", "ar": "ar", "ur": "ur"}
+
+
+class RenderError(RuntimeError):
+    pass
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        package = "sox" if tool == "sox" else "espeak-ng"
+        raise RenderError(f"{tool} is not installed (apt-get install {package})")
+    return path
+
+
+def speakable(text: str) -> str:
+    """Text espeak reads right: short numbers as words, long digit strings digit by digit, no slashes."""
+
+    def number(match: re.Match[str]) -> str:
+        digits = normalise_digits(match.group(0))
+        if len(digits) > 4:  # codes and phone numbers: one digit at a time
+            return " ".join(fa_digits.to_word(int(d)) for d in digits)
+        return fa_digits.to_word(int(digits))
+
+    text = re.sub(r"[0-9۰-۹٠-٩]+", number, text)
+    return text.replace("/", " ")
+
+
+def _espeak(text: str, lang: str, out: Path) -> None:
+    voice = ESPEAK_VOICES.get(lang, lang)
+    subprocess.run(
+        [_require("espeak-ng"), "-v", voice, "-s", "150", "-w", str(out), speakable(text)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def _gtts(text: str, lang: str, out: Path, timeout: float) -> None:
+    from gtts import gTTS
+    from gtts.lang import tts_langs
+
+    # Checked before any network call: asking Google for Persian would only fail slowly.
+    if lang not in tts_langs():
+        raise RenderError(f"gTTS has no voice for {lang!r}: use --engine espeak for it")
+    mp3 = out.with_suffix(".mp3")
+    try:
+        gTTS(text, lang=lang, timeout=timeout).save(str(mp3))
+    except Exception as exc:  # gTTS raises its own and requests' errors
+        raise RenderError(f"gTTS failed (its servers may be unreachable from here): {exc}") from exc
+    subprocess.run([_require("sox"), str(mp3), str(out)], check=True, capture_output=True, timeout=60)
+
+
+def synthesize(
+    text: str, out_wav: Path, *, engine: str = "espeak", lang: str = "fa", timeout: float = 10.0
+) -> None:
+    if engine == "espeak":
+        _espeak(text, lang, out_wav)
+    elif engine == "gtts":
+        _gtts(text, lang, out_wav, timeout)
+    else:
+        raise RenderError(f"unknown speech engine {engine!r} (espeak or gtts)")
+
+
+def make_tone(out_wav: Path, *, freq: int = 1000, seconds: float = 0.3) -> None:
+    subprocess.run(
+        [
+            _require("sox"),
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(out_wav),
+            "synth",
+            str(seconds),
+            "sine",
+            str(freq),
+            "vol",
+            "0.5",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def install_audio(source: Path, target_base: Path) -> None:
+    """Convert any audio sox reads into <base>.wav (8 kHz) and <base>.wav16 (16 kHz), atomically."""
+    sox = _require("sox")
+    target_base.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, rate in ((".wav", "8000"), (".wav16", "16000")):
+        fd, tmp = tempfile.mkstemp(dir=target_base.parent, suffix=".wav", prefix=".tmp-")
+        os.close(fd)
+        try:
+            subprocess.run(
+                [
+                    sox,
+                    str(source),
+                    "-r",
+                    rate,
+                    "-c",
+                    "1",
+                    "-b",
+                    "16",
+                    "-e",
+                    "signed-integer",
+                    tmp,
+                    "norm",
+                    "-3",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            os.replace(tmp, f"{target_base}{suffix}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def render_to(text: str, target_base: Path, *, engine: str = "espeak", lang: str = "fa") -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "speech.wav"
+        synthesize(text, raw, engine=engine, lang=lang)
+        install_audio(raw, target_base)
+
+
+def render_text(text: str) -> str:
+    """A dynamic prompt for free text (an answer read aloud); returns its prompt id. Cached by text.
+    Blocking (runs espeak and sox): call it off the event loop."""
+    prompt_id = "dyn-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    base = audio_dir() / prompt_id
+    if not Path(f"{base}.wav").exists():
+        render_to(text, base)
+        # The text beside the audio lets the terminal phone show what would be heard.
+        Path(f"{base}.txt").write_text(text, encoding="utf-8")
+    return prompt_id
