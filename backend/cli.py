@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "backend.commands",
     "backend.supervise",
     "prompts.commands",
+    "ivr.commands",
 ]
 
 

@@ -23,6 +23,7 @@ ACTION_FA = {
     "escalate": "گزارش به سطح بالاتر",
     "reject": "رد",
     "reopen": "بازگشایی",
+    "rate": "ثبت رضایت",
 }
 
 
@@ -72,6 +73,7 @@ def case_status(case: Case, tz: str, *, owner: bool) -> dict[str, Any]:
         "status": status.value,
         "stage": STAGE_FA[status],
         "unit": case.current_unit.name_fa if case.current_unit else None,
+        "unit_code": case.current_unit.code if case.current_unit else None,
         "created": _moment(case.created_at, tz),
         "due": _moment(case.due_at, tz),
         "closed": _moment(case.closed_at, tz),
@@ -81,4 +83,5 @@ def case_status(case: Case, tz: str, *, owner: bool) -> dict[str, Any]:
         # The answer is read only to whoever filed the case (same number, or the national ID).
         "answer": case.answer if owner else None,
         "has_answer": bool(case.answer),
+        "rated": case.satisfaction is not None,
     }

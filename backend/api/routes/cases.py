@@ -15,6 +15,7 @@ from backend.models import Case
 from backend.services.intake import IntakeError, NewCase, register_case
 from backend.services.profiles import UnknownService, get_profile
 from backend.services.status import case_status, is_owner
+from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(require_ivr)])
 
@@ -99,3 +100,39 @@ def read_case(
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
     return case_status(case, profile.timezone, owner=owner)
+
+
+class EscalationIn(BaseModel):
+    caller_number: str | None = None
+    national_id: str | None = None
+    call_id: str | None = None
+
+
+@router.post("/{tracking_code}/escalations", status_code=201)
+def escalate(tracking_code: str, body: EscalationIn, db: DbSession, vault: Vault, now: Now) -> dict[str, Any]:
+    """The citizen's "press 9": the case was not followed up (R8)."""
+    case = load_case(db, tracking_code)
+    try:
+        result = escalate_case(db, vault, get_profile(case.service), case, now=now)
+    except CitizenActError as exc:
+        raise ApiError(409, exc.code, str(exc)) from None
+    return {"status": result.status, "level": result.level, "already": result.already}
+
+
+class RatingIn(BaseModel):
+    rating: int = Field(ge=1, le=5)
+    caller_number: str | None = None
+    national_id: str | None = None
+
+
+@router.post("/{tracking_code}/satisfaction", status_code=201)
+def satisfaction(tracking_code: str, body: RatingIn, db: DbSession, vault: Vault, now: Now) -> dict[str, Any]:
+    """The owner rates the handling of a closed case, 1 to 5 (R21)."""
+    case = load_case(db, tracking_code)
+    if not is_owner(case, vault, body.caller_number, body.national_id):
+        raise ApiError(403, "not_owner", "only whoever filed the case can rate it")
+    try:
+        rate_case(db, case, body.rating, now=now)
+    except CitizenActError as exc:
+        raise ApiError(409, exc.code, str(exc)) from None
+    return {"rating": body.rating}

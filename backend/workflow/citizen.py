@@ -1,0 +1,106 @@
+"""What a citizen can do to a filed case by phone: re-report it (R8) and rate its handling (R21)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.core.security import IdentityVault
+from backend.domain.case_state import CaseAction, CaseStatus, next_status
+from backend.models import Case, CaseEvent, Unit
+from backend.services.notifications import enqueue_sms
+from backend.services.profiles import ServiceProfile
+
+# A second "press 9" within this time is the same complaint, not a new escalation.
+REPEAT_WINDOW = dt.timedelta(hours=24)
+
+
+class CitizenActError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Escalation:
+    status: str
+    level: int
+    unit_code: str | None
+    already: bool
+
+
+def escalate_case(
+    session: Session,
+    vault: IdentityVault,
+    profile: ServiceProfile,
+    case: Case,
+    *,
+    now: dt.datetime,
+    actor: str = "ivr",
+    note: str | None = None,
+) -> Escalation:
+    """Raise the case to the level above its current unit, and tell that level's managers."""
+    last = session.scalar(
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case.id, CaseEvent.action == "escalate")
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+    )
+    if last is not None and now - last.at < REPEAT_WINDOW:
+        unit_code = case.current_unit.code if case.current_unit else None
+        return Escalation(case.status, case.escalation_level, unit_code, already=True)
+    try:
+        new_status = next_status(case.status, CaseAction.ESCALATE)
+    except ValueError as exc:
+        raise CitizenActError("cannot_escalate", str(exc)) from None
+    current: Unit | None = case.current_unit
+    target = current.parent if current is not None and current.parent is not None else current
+    old_status = case.status
+    case.status = new_status.value
+    case.escalation_level += 1
+    case.current_unit = target
+    case.updated_at = now
+    session.add(
+        CaseEvent(
+            case=case,
+            at=now,
+            action="escalate",
+            from_status=old_status,
+            to_status=new_status.value,
+            actor=actor,
+            unit_id=target.id if target else None,
+            note=note or "شهروند اعلام کرد پرونده پیگیری نشده است",
+        )
+    )
+    session.flush()
+    enqueue_sms(
+        session,
+        vault,
+        case,
+        f"escalated-{case.escalation_level}",
+        f"{profile.name_fa}: گزارش شما درباره پرونده {case.tracking_code} به مدیران سطح بالاتر "
+        "فرستاده شد و پیگیری می‌شود.",
+    )
+    return Escalation(case.status, case.escalation_level, target.code if target else None, already=False)
+
+
+def rate_case(session: Session, case: Case, rating: int, *, now: dt.datetime, actor: str = "ivr") -> None:
+    if case.status != CaseStatus.CLOSED.value:
+        raise CitizenActError("case_not_closed", "only a closed case can be rated")
+    if not 1 <= rating <= 5:
+        raise CitizenActError("invalid_rating", "a rating is a whole number from 1 to 5")
+    case.satisfaction = rating
+    session.add(
+        CaseEvent(
+            case=case,
+            at=now,
+            action="rate",
+            from_status=case.status,
+            to_status=case.status,
+            actor=actor,
+            note=f"رضایت: {rating} از ۵",
+        )
+    )

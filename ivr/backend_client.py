@@ -1,0 +1,106 @@
+"""The IVR's client for the backend API: short time-outs (a caller is waiting) and bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from backend.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BackendUnavailable(RuntimeError):
+    """Unreachable, timed out, or a 5xx: the case must go to the spool."""
+
+
+class BackendRejected(RuntimeError):
+    """A 4xx: the request itself is wrong; retrying it will not help."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class BackendClient:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        attempts: int = 2,
+        backoff_seconds: float = 0.3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=settings.backend_url,
+            timeout=settings.backend_timeout_seconds,
+            headers={"Authorization": f"Bearer {settings.ivr_token}"},
+            transport=transport,
+        )
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            try:
+                response = await self._http.request(method, url, **kwargs)
+            except httpx.TransportError as exc:  # refused, reset, timed out
+                last = exc
+            else:
+                if response.status_code < 500:
+                    return response
+                last = RuntimeError(f"backend answered {response.status_code}")
+            if attempt + 1 < self.attempts:
+                await asyncio.sleep(self.backoff_seconds * (attempt + 1))
+        raise BackendUnavailable(str(last))
+
+    @staticmethod
+    def _rejected(response: httpx.Response) -> BackendRejected:
+        try:
+            error = response.json()["error"]
+            return BackendRejected(response.status_code, error["code"], error["message"])
+        except (ValueError, KeyError, TypeError):
+            return BackendRejected(response.status_code, "http_error", response.text[:200])
+
+    async def file_case(self, payload: dict[str, Any]) -> dict[str, Any]:
+        response = await self._request("POST", "/api/v1/cases", json=payload)
+        if response.status_code == 201:
+            return response.json()
+        raise self._rejected(response)
+
+    async def case_status(
+        self, tracking_code: str, *, caller_number: str | None = None, national_id: str | None = None
+    ) -> dict[str, Any] | None:
+        params = {k: v for k, v in (("caller_number", caller_number), ("national_id", national_id)) if v}
+        response = await self._request("GET", f"/api/v1/cases/{tracking_code}", params=params)
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 404:
+            return None
+        raise self._rejected(response)
+
+    async def escalate(self, tracking_code: str, *, caller_number: str, call_id: str) -> dict[str, Any]:
+        response = await self._request(
+            "POST",
+            f"/api/v1/cases/{tracking_code}/escalations",
+            json={"caller_number": caller_number or None, "call_id": call_id},
+        )
+        if response.status_code in (200, 201):
+            return response.json()
+        raise self._rejected(response)
+
+    async def rate(self, tracking_code: str, *, rating: int, caller_number: str) -> None:
+        response = await self._request(
+            "POST",
+            f"/api/v1/cases/{tracking_code}/satisfaction",
+            json={"rating": rating, "caller_number": caller_number or None},
+        )
+        if response.status_code not in (200, 201):
+            raise self._rejected(response)

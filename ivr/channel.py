@@ -1,0 +1,134 @@
+"""The channel interface the call flows are written against.
+
+Every operation is built on one abstract round trip, `_send(command) -> Reply`, so the same flows run
+on the FastAGI server (panoramisk), in a process-per-call AGI script (pyst2), and in tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from backend.domain.digits import normalise_digits
+from ivr.agi import CallerHungUp, Reply, quote
+from prompts.paths import prompt_file
+
+log = logging.getLogger(__name__)
+
+ALL_KEYS = "0123456789*#"
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    unique_id: str
+    caller_number: str
+    service: str
+    route: str
+    channel: str = ""
+
+    @classmethod
+    def from_environment(cls, env: dict[str, str]) -> CallInfo:
+        caller = env.get("agi_callerid", "")
+        caller = "" if caller in ("unknown", "") else caller
+        service = env.get("agi_arg_1") or env.get("agi_dnid") or env.get("agi_extension", "")
+        if service in ("unknown", ""):
+            service = env.get("agi_extension", "")
+        route = env.get("agi_network_script") or env.get("agi_request", "").rsplit("/", 1)[-1]
+        return cls(
+            unique_id=env.get("agi_uniqueid", ""),
+            caller_number=normalise_digits(caller),
+            service=service,
+            route=route.split("?", 1)[0],
+            channel=env.get("agi_channel", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: str  # without extension, as Asterisk wrote it
+    ended_by: str  # "dtmf" (caller pressed #), "timeout" (max length or silence), "hangup"
+    samples: int  # endpos reported by Asterisk (8 kHz samples)
+
+
+class Channel(abc.ABC):
+    def __init__(self, info: CallInfo) -> None:
+        self.info = info
+        self.alive = True
+
+    @abc.abstractmethod
+    async def _send(self, command: str) -> Reply:
+        """Send one AGI command and read its reply (CallerHungUp when the channel is gone)."""
+
+    async def send(self, command: str) -> Reply:
+        if not self.alive:
+            raise CallerHungUp("channel already gone")
+        try:
+            return await self._send(command)
+        except CallerHungUp:
+            self.alive = False
+            raise
+
+    # --- the operations the flows use ---------------------------------------------------------
+
+    async def answer(self) -> None:
+        await self.send("ANSWER")
+
+    async def play(self, prompt_ids: list[str], keys: str = ALL_KEYS) -> str | None:
+        """Play prompts in order; a key in `keys` stops playback and is returned."""
+        for prompt_id in prompt_ids:
+            key = await self.play_file(prompt_file(prompt_id), keys)
+            if key:
+                return key
+        return None
+
+    async def play_file(self, path: str, keys: str = ALL_KEYS) -> str | None:
+        reply = await self.send(f"STREAM FILE {quote(path)} {quote(keys)}")
+        return chr(reply.result_int) if reply.result_int > 0 else None
+
+    async def collect(
+        self, prompt_ids: list[str], *, max_digits: int, timeout_ms: int = 6000, terminator: str = "#"
+    ) -> str:
+        """Digits typed after (or over) the prompts. Ends on the terminator, max_digits, or a pause.
+        Returns "" on no input. The terminator itself is not returned."""
+        first = await self.play(prompt_ids[:-1]) if len(prompt_ids) > 1 else None
+        if first is None:
+            # GET DATA plays the last prompt and listens, the way Asterisk catches DTMF best.
+            target = prompt_file(prompt_ids[-1]) if prompt_ids else "silence/1"
+            reply = await self.send(f"GET DATA {quote(target)} {timeout_ms} {max_digits}")
+            return normalise_digits(reply.result)
+        digits = "" if first == terminator else first
+        if first == terminator:
+            return digits
+        while len(digits) < max_digits:
+            key = await self.wait_for_key(timeout_ms)
+            if key is None or key == terminator:
+                break
+            digits += key
+        return normalise_digits(digits)
+
+    async def wait_for_key(self, timeout_ms: int) -> str | None:
+        reply = await self.send(f"WAIT FOR DIGIT {timeout_ms}")
+        return chr(reply.result_int) if reply.result_int > 0 else None
+
+    async def record(self, path: str, *, max_seconds: int = 180, silence_seconds: int = 5) -> Recording:
+        """Record the caller into <path>.wav until #, silence, max length or hang-up.
+        A hang-up still leaves what was said on disk, and is reported as ended_by="hangup"."""
+        command = f"RECORD FILE {quote(path)} wav {quote('#')} {max_seconds * 1000} 0 s={silence_seconds}"
+        try:
+            reply = await self.send(command)
+        except CallerHungUp:
+            return Recording(path, "hangup", 0)
+        samples = int(reply.extra.get("endpos", "0") or 0)
+        ended = "dtmf" if reply.data == "dtmf" else "timeout"
+        return Recording(path, ended, samples)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.send(f"SET VARIABLE {name} {quote(value)}")
+
+    async def hangup(self) -> None:
+        if self.alive:
+            with contextlib.suppress(CallerHungUp):
+                await self.send("HANGUP")
+            self.alive = False

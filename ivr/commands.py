@@ -1,0 +1,109 @@
+"""`didehban fastagi`, `didehban call`, `didehban spool`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fastagi", help="run the FastAGI server that answers Asterisk's calls")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=_fastagi)
+
+    p = sub.add_parser("call", help="a phone in this terminal: call the running FastAGI server")
+    p.add_argument("service", help="the short number: 1482 or 111")
+    p.add_argument("--caller-number", default="09121234567", help="the number the call comes from")
+    p.add_argument("--route", default="hotline", help="hotline, new-case, status, message")
+    p.add_argument("--script", help='non-interactive inputs, e.g. "1,1,2,0013542419#,1,say:words,3"')
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=_call)
+
+    p = sub.add_parser("spool", help="cases this IVR node keeps while the backend is unreachable")
+    p.add_argument("action", choices=["deliver", "status"])
+    p.set_defaults(func=_spool)
+
+
+def _fastagi(args: argparse.Namespace) -> int:
+    from ivr.fastagi import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs each URL, and a status request's query carries the caller's number (R9).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+def _ask(kind: str, detail: str) -> str:
+    from ivr.phone import HANGUP, SILENCE
+
+    try:
+        if kind == "record":
+            words = input("  🎙  recording: type what you say (Enter = silence, 'h' = hang up): ").strip()
+            return HANGUP if words == "h" else (words or SILENCE)
+        keys = input("  ⌨  keys, then Enter (Enter alone = wait; 'h' = hang up): ").strip()
+    except EOFError:
+        return HANGUP
+    return HANGUP if keys == "h" else keys
+
+
+def _call(args: argparse.Namespace) -> int:
+    from backend.core.config import get_settings
+    from ivr.phone import AsteriskSide, Script, environment, parse_script
+
+    settings = get_settings()
+    host, port = args.host or settings.fastagi_host, args.port or settings.fastagi_port
+    next_input = Script(parse_script(args.script)) if args.script else _ask
+    side = AsteriskSide(next_input, show=lambda text: print(f"  🔊 {text}", flush=True))
+    unique_id = f"terminal-{time.time():.3f}"
+    env = environment(
+        route=args.route, service=args.service, caller=args.caller_number, unique_id=unique_id, port=port
+    )
+    print(f"calling {args.service} from {args.caller_number} (FastAGI {host}:{port})...")
+    try:
+        transcript = asyncio.run(side.call(host, port, env))
+    except OSError as exc:
+        print(
+            f"didehban call: cannot reach the FastAGI server at {host}:{port} ({exc}); "
+            "start it with `didehban fastagi` or `make run`",
+            file=sys.stderr,
+        )
+        return 2
+    v = transcript.variables
+    print(
+        f"call ended: {v.get('DIDEHBAN_OUTCOME', 'hangup')}"
+        + (f", tracking code {v['DIDEHBAN_TRACKING_CODE']}" if v.get("DIDEHBAN_TRACKING_CODE") else "")
+    )
+    return 0
+
+
+def _spool(args: argparse.Namespace) -> int:
+    from backend.core.config import get_settings
+    from ivr.backend_client import BackendClient
+    from ivr.spool import Spool, deliver_pending
+
+    settings = get_settings()
+    spool = Spool(settings.spool_dir, settings.node_prefix)
+    if args.action == "status":
+        counts = spool.counts()
+        print(
+            f"pending {counts.get('pending', 0)}, delivered {counts.get('delivered', 0)}, "
+            f"dead {counts.get('dead', 0)}"
+        )
+        return 0
+
+    async def deliver() -> tuple[int, int]:
+        client = BackendClient(settings)
+        try:
+            return await deliver_pending(spool, client)
+        finally:
+            await client.close()
+
+    delivered, failed = asyncio.run(deliver())
+    print(f"delivered {delivered}, not delivered {failed}")
+    return 0 if not failed else 1

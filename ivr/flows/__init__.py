@@ -1,0 +1,1 @@
+"""The call flows, written once against ivr.channel.Channel."""

@@ -1,0 +1,85 @@
+"""What every flow shares: the channel, the backend, the spool, the service profile, and the
+bookkeeping the dial plan and the call log read back (outcome, path, tracking code)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from backend.core.config import Settings
+from backend.core.security import mask_phone
+from backend.services.profiles import WEEKDAYS, ServiceProfile
+from ivr.backend_client import BackendClient
+from ivr.channel import Channel
+from ivr.spool import Spool
+
+log = logging.getLogger("ivr.call")
+
+T = TypeVar("T")
+ATTEMPTS = 3
+
+
+class TooManyFailures(Exception):
+    """Three timeouts or wrong keys in a row at one menu."""
+
+
+@dataclass
+class Call:
+    channel: Channel
+    client: BackendClient
+    spool: Spool
+    settings: Settings
+    profile: ServiceProfile
+    path: list[str] = field(default_factory=list)
+    outcome: str = "hangup"
+    tracking_code: str | None = None
+    message_file: str | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.channel.info.unique_id
+
+    def log(self, message: str, *args: object) -> None:
+        # Never a full number or a national ID in the log (R9).
+        log.info(
+            "[%s %s %s] " + message,
+            self.call_id,
+            self.profile.number,
+            mask_phone(self.channel.info.caller_number),
+            *args,
+        )
+
+    async def step(self, token: str) -> None:
+        """Record a step of the path, and tell the dial plan at once (a hang-up may follow)."""
+        self.path.append(token)
+        await self.channel.set_variable("DIDEHBAN_PATH", ">".join(self.path))
+
+    async def finish(self, outcome: str) -> None:
+        self.outcome = outcome
+        if self.channel.alive:
+            await self.channel.set_variable("DIDEHBAN_OUTCOME", outcome)
+
+    async def menu(self, prompts: list[str], choices: Mapping[str, T], *, step: str) -> T:
+        """Ask until a valid key: a timeout or a wrong key says so and asks again, three times."""
+        for _attempt in range(ATTEMPTS):
+            key = await self.channel.collect(prompts, max_digits=1, timeout_ms=6000)
+            if key in choices:
+                await self.step(f"{step}:{key}")
+                return choices[key]
+            await self.channel.play(["no-input" if not key else "invalid-key"])
+        await self.step(f"{step}:failed")
+        raise TooManyFailures(step)
+
+    def operator_open(self, now: dt.datetime | None = None) -> bool:
+        hours = self.profile.operator_hours
+        local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.profile.timezone))
+        return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() < hours.end
+
+    async def in_thread(self, fn, *args):
+        """Blocking work (SQLite spool, espeak) off the event loop that serves every call."""
+        return await asyncio.to_thread(fn, *args)

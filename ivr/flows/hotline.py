@@ -1,0 +1,84 @@
+"""The whole call (R1, R2): greeting, main menu, and the routes the dial plan can enter directly."""
+
+from __future__ import annotations
+
+from ivr.agi import CallerHungUp
+from ivr.flows.call import Call, TooManyFailures
+from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_message
+from ivr.flows.status import case_status
+
+
+async def operator(call: Call) -> None:
+    """Menu 0: the operator queue in office hours; outside them, a message that becomes a case."""
+    if call.operator_open():
+        await call.channel.play(["operator-connecting"], keys="")
+        await call.finish("operator")  # the dial plan runs Queue(operators-<service>)
+        return
+    await call.channel.play(["operator-closed-leave-message"], keys="")
+    await leave_message(call)
+
+
+async def leave_message(call: Call) -> None:
+    """A voice message with no menus: filed as an incomplete request for the operators to screen."""
+    draft = Draft(kind="request", description="پیام صوتی تماس‌گیرنده (بدون ثبت کد ملی)")
+    try:
+        await record_message(call, draft, intro="leave-message-after-beep", confirm=False)
+    except CallerHungUp:
+        if draft.recording is not None:
+            await file_case(call, draft, incomplete=True)
+            await call.finish("message")
+        raise
+    code = await file_case(call, draft, incomplete=True)
+    await call.finish("message")
+    await call.channel.play(["message-received"], keys="")
+    await read_tracking_code(call, code)
+    await call.channel.play(["goodbye"], keys="")
+
+
+async def after_failures(call: Call) -> None:
+    """Three failures at a menu: a person if one is on duty, else a goodbye that says what to do."""
+    if call.operator_open():
+        await call.channel.play(["transfer-to-operator"], keys="")
+        await call.finish("operator")
+    else:
+        await call.channel.play(["too-many-failures-goodbye"], keys="")
+        await call.finish("goodbye")
+
+
+async def hotline(call: Call) -> None:
+    await call.channel.answer()
+    await call.channel.set_variable("DIDEHBAN_SERVICE", call.profile.number)
+    await call.channel.play([f"welcome-{call.profile.number}"])
+    choice = await call.menu(["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu")
+    if choice == "new":
+        from ivr.flows.new_case import new_case
+
+        await new_case(call)
+    elif choice == "status":
+        await case_status(call)
+    else:
+        await operator(call)
+
+
+async def run_route(call: Call, route: str) -> None:
+    """Run one route to its end, whatever the caller does; the outcome is left on the channel."""
+    from ivr.flows.new_case import new_case
+
+    routes = {
+        "hotline": hotline,
+        "new-case": new_case,
+        "status": case_status,
+        "message": leave_message,
+        "operator": operator,
+    }
+    flow = routes.get(route, hotline)
+    try:
+        try:
+            await flow(call)
+        except TooManyFailures as failure:
+            call.log("three failures at %s", failure)
+            await after_failures(call)
+    except CallerHungUp:
+        call.log("caller hung up after %s", ">".join(call.path) or "the greeting")
+        if call.outcome not in ("registered", "message", "escalated", "status"):
+            call.outcome = "hangup"

@@ -1,0 +1,161 @@
+"""Registering a new case by phone (R3-R6): kind, urgency, national ID, the message, the code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.domain.national_id import InvalidNationalId, parse_national_id
+from ivr.agi import CallerHungUp
+from ivr.backend_client import BackendRejected, BackendUnavailable
+from ivr.channel import Recording
+from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
+from prompts.say import say_digits
+
+KINDS = {"1": "complaint", "2": "suggestion", "3": "request", "4": "violation"}
+MIN_MESSAGE_SECONDS = 1.0
+SAMPLE_RATE = 8000
+
+
+@dataclass
+class Draft:
+    kind: str = "request"
+    urgent: bool = False
+    national_id: str | None = None
+    recording: Recording | None = None
+    description: str | None = None
+
+
+def recording_names(call: Call, now: dt.datetime) -> tuple[Path, str, str]:
+    """(folder on this host, path as Asterisk sees it without extension, path relative to the root)."""
+    safe_id = re.sub(r"[^0-9A-Za-z._-]", "_", call.call_id) or "call"
+    relative = f"{call.profile.number}/{now:%Y%m%d}/{safe_id}-message"
+    host_folder = call.settings.recordings_dir / call.profile.number / f"{now:%Y%m%d}"
+    return host_folder, f"{call.settings.pbx_recording_path().rstrip('/')}/{relative}", relative + ".wav"
+
+
+async def ask_national_id(call: Call) -> str:
+    for _attempt in range(ATTEMPTS):
+        digits = await call.channel.collect(["enter-national-id"], max_digits=10, timeout_ms=8000)
+        if not digits:
+            await call.channel.play(["no-input"])
+            continue
+        try:
+            national_id = parse_national_id(digits)
+        except InvalidNationalId:
+            await call.step("nid:invalid")
+            await call.channel.play(["national-id-invalid"])
+            continue
+        # Read back digit by digit: 1 confirms, 2 enters it again.
+        choice = await call.menu(
+            ["you-entered", *say_digits(national_id), "confirm-menu"],
+            {"1": True, "2": False},
+            step="nid-confirm",
+        )
+        if choice:
+            await call.step("nid")
+            return national_id
+    await call.step("nid:failed")
+    raise TooManyFailures("national-id")
+
+
+async def record_message(
+    call: Call, draft: Draft, *, intro: str = "record-instructions", confirm: bool = True
+) -> Recording:
+    """Record until the caller confirms. The draft holds the recording as soon as it exists, so a
+    hang-up from here on still files a case with what was said."""
+    now = dt.datetime.now(dt.UTC)
+    host_folder, pbx_path, relative = recording_names(call, now)
+    await call.in_thread(lambda: host_folder.mkdir(parents=True, exist_ok=True))
+    call.message_file = relative
+    await call.channel.set_variable("DIDEHBAN_MESSAGE_FILE", relative)
+    for _attempt in range(ATTEMPTS):
+        await call.channel.play([intro, "beep"], keys="")
+        recording = await call.channel.record(pbx_path, max_seconds=180, silence_seconds=5)
+        draft.recording = recording
+        await call.step("record")
+        if recording.ended_by == "hangup":
+            raise CallerHungUp("hung up while recording")
+        if recording.samples < MIN_MESSAGE_SECONDS * SAMPLE_RATE:
+            await call.channel.play(["no-message-recorded"])
+            continue
+        if not confirm:
+            return recording
+        while True:
+            try:
+                choice = await call.menu(
+                    ["recording-menu"], {"1": "listen", "2": "again", "3": "done"}, step="rec-menu"
+                )
+            except TooManyFailures:
+                return recording  # silence at this menu: keep what was said rather than lose it
+            if choice == "listen":
+                await call.channel.play_file(pbx_path, keys="")
+                continue
+            break
+        if choice == "done":
+            return recording
+    return draft.recording  # type: ignore[return-value]
+
+
+async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
+    """Hand the case to the backend; if it is unreachable, issue the code here and spool the case."""
+    payload = {
+        "service": call.profile.number,
+        "kind": draft.kind,
+        "urgent": draft.urgent,
+        "national_id": draft.national_id,
+        "caller_number": call.channel.info.caller_number or None,
+        "channel": "phone",
+        "call_id": call.call_id,
+        "incomplete": incomplete,
+        "description": draft.description,
+        "received_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    if draft.recording is not None and call.message_file:
+        payload["recording_path"] = call.message_file
+        payload["recording_seconds"] = round(draft.recording.samples / SAMPLE_RATE, 2) or None
+    try:
+        created = await call.client.file_case(payload)
+        code = created["tracking_code"]
+        call.log("case filed: %s", code)
+    except (BackendUnavailable, BackendRejected) as exc:
+        # The caller still leaves with a code: this node issues it and delivers the case later.
+        code = await call.in_thread(call.spool.issue_code)
+        await call.in_thread(call.spool.add, call.call_id, payload, code)
+        call.log("backend did not take the case (%s): spooled under %s", exc, code)
+    call.tracking_code = code
+    if call.channel.alive:
+        await call.channel.set_variable("DIDEHBAN_TRACKING_CODE", code)
+    return code
+
+
+async def read_tracking_code(call: Call, code: str) -> None:
+    """The code digit by digit, twice, then 1 to hear it again."""
+    await call.channel.play(["case-registered", "your-tracking-code-is", *say_digits(code)], keys="")
+    await call.channel.play(["your-tracking-code-is", *say_digits(code)], keys="")
+    for _ in range(3):
+        key = await call.channel.collect(["tracking-code-repeat-menu"], max_digits=1, timeout_ms=4000)
+        if key != "1":
+            break
+        await call.channel.play(["your-tracking-code-is", *say_digits(code)], keys="")
+    await call.channel.play(["sms-will-follow"], keys="")
+
+
+async def new_case(call: Call) -> None:
+    draft = Draft()
+    draft.kind = await call.menu(["kind-menu"], KINDS, step="kind")
+    draft.urgent = await call.menu(["urgency-menu"], {"1": True, "2": False}, step="urgent")
+    draft.national_id = await ask_national_id(call)
+    try:
+        await record_message(call, draft)
+    except CallerHungUp:
+        if draft.recording is not None:
+            await file_case(call, draft, incomplete=True)
+            await call.finish("hangup")
+        raise
+    code = await file_case(call, draft, incomplete=False)
+    await call.finish("registered")
+    await read_tracking_code(call, code)
+    await call.channel.play(["goodbye"], keys="")

@@ -1,0 +1,135 @@
+"""Hearing a case's status by tracking code (R7), the answer only to its owner (R9), and
+re-reporting a case that was not followed up (R8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.domain.tracking_code import InvalidTrackingCode, parse_tracking_code
+from ivr.backend_client import BackendRejected, BackendUnavailable
+from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
+from ivr.flows.new_case import ask_national_id
+from prompts.render import render_text
+from prompts.say import say_jalali_date, say_time
+
+
+def say_moment(moment: dict[str, Any] | None) -> list[str]:
+    if not moment:
+        return []
+    p = moment["parts"]
+    return [*say_jalali_date(p["year"], p["month"], p["day"]), *say_time(p["hour"], p["minute"])]
+
+
+def status_prompts(status: dict[str, Any]) -> list[str]:
+    """What is read, in order: stage, kind, unit, dates, deadline. Pure, so it is tested alone."""
+    ids = ["status-intro", f"stage-{status['status']}", "case-kind-is", f"kind-{status['kind']}"]
+    if status.get("urgent"):
+        ids.append("urgent-word")
+    if status.get("unit_code") and status["status"] not in ("closed", "rejected"):
+        ids += ["handled-by", f"unit-{status['unit_code']}"]
+    ids += ["registered-on", *say_moment(status.get("created"))]
+    history = status.get("history") or []
+    if len(history) > 1:
+        ids += ["last-action-on", *say_moment(history[-1].get("at"))]
+    if status.get("due") and status["status"] not in ("closed", "rejected"):
+        ids += ["deadline-is", *say_moment(status["due"])]
+    return ids
+
+
+async def ask_tracking_code(call: Call) -> dict[str, Any] | None:
+    """The case for a typed code. The check digit catches a typo before the backend is asked."""
+    for _attempt in range(ATTEMPTS):
+        digits = await call.channel.collect(["enter-tracking-code"], max_digits=10, timeout_ms=8000)
+        if not digits:
+            await call.channel.play(["no-input"])
+            continue
+        try:
+            code = parse_tracking_code(digits)
+        except InvalidTrackingCode:
+            await call.step("code:invalid")
+            await call.channel.play(["tracking-code-invalid"])
+            continue
+        status = await call.client.case_status(code, caller_number=call.channel.info.caller_number or None)
+        if status is None:
+            # A code this node issued while the backend was down may still be in the spool.
+            await call.step("code:unknown")
+            await call.channel.play(["case-not-found"])
+            continue
+        await call.step("code")
+        call.tracking_code = code
+        return status
+    raise TooManyFailures("tracking-code")
+
+
+async def read_answer(call: Call, status: dict[str, Any]) -> dict[str, Any]:
+    if not status.get("has_answer"):
+        await call.channel.play(["no-answer-yet"], keys="")
+        return status
+    if not status.get("owner_verified"):
+        # Not the number that filed it: the national ID proves ownership (R9).
+        await call.channel.play(["answer-only-for-owner"], keys="")
+        national_id = await ask_national_id(call)
+        proved = await call.client.case_status(status["tracking_code"], national_id=national_id)
+        if not proved or not proved.get("owner_verified"):
+            await call.step("owner:no")
+            await call.channel.play(["not-owner"], keys="")
+            return status
+        await call.step("owner:nid")
+        status = proved
+    answer_prompt = await call.in_thread(render_text, status["answer"])
+    await call.channel.play(["answer-is", answer_prompt], keys="")
+    return status
+
+
+async def survey(call: Call, status: dict[str, Any]) -> None:
+    """A closed case's owner rates the handling 1-5 (R21)."""
+    try:
+        rating = await call.menu(["satisfaction-survey"], {str(n): n for n in range(1, 6)}, step="rate")
+    except TooManyFailures:
+        return
+    try:
+        await call.client.rate(
+            status["tracking_code"], rating=rating, caller_number=call.channel.info.caller_number
+        )
+    except (BackendRejected, BackendUnavailable) as exc:
+        call.log("rating not recorded: %s", exc)
+    await call.channel.play(["thanks-for-rating"], keys="")
+
+
+async def offer_escalation(call: Call, status: dict[str, Any]) -> None:
+    if status["status"] == "rejected":
+        return
+    key = await call.channel.collect(["escalate-offer"], max_digits=1, timeout_ms=5000)
+    if key != "9":
+        return
+    await call.step("escalate")
+    try:
+        result = await call.client.escalate(
+            status["tracking_code"], caller_number=call.channel.info.caller_number, call_id=call.call_id
+        )
+    except BackendRejected as exc:
+        call.log("escalation refused: %s", exc.code)
+        await call.channel.play(["already-escalated" if exc.status == 409 else "status-unavailable"], keys="")
+        return
+    await call.finish("escalated")
+    await call.channel.play(["already-escalated" if result.get("already") else "escalated"], keys="")
+
+
+async def case_status(call: Call) -> None:
+    try:
+        status = await ask_tracking_code(call)
+    except BackendUnavailable:
+        await call.channel.play(["status-unavailable", "goodbye"], keys="")
+        await call.finish("failed")
+        return
+    assert status is not None
+    await call.finish("status")
+    await call.channel.play(status_prompts(status), keys="")
+    try:
+        status = await read_answer(call, status)
+        if status["status"] == "closed" and status.get("owner_verified") and not status.get("rated"):
+            await survey(call, status)
+        await offer_escalation(call, status)
+    except BackendUnavailable:
+        await call.channel.play(["status-unavailable"], keys="")
+    await call.channel.play(["goodbye"], keys="")

@@ -1,0 +1,221 @@
+"""Asterisk's side of FastAGI, for `didehban call 1482` (a phone in the terminal) and for tests.
+
+It connects to the FastAGI server as Asterisk does, sends the agi_* environment, and answers each
+command the way Asterisk answers it: `200 result=...`, `(timeout)`, `result=-1` or `HANGUP` when the
+caller hangs up, `511` on a dead channel. What the IVR plays is shown as its Persian text; what the
+caller says into a recording is spoken with espeak-ng into a real 8 kHz wav.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prompts.catalog import load_catalog
+from prompts.paths import prompt_id_of
+
+HANGUP = "HANGUP"  # hang up at this input point (Asterisk sends HANGUP, then 511 to anything else)
+SILENCE = "SILENCE"  # say nothing into a recording
+
+
+@dataclass
+class CallTranscript:
+    commands: list[str] = field(default_factory=list)
+    played: list[str] = field(default_factory=list)  # prompt ids (or paths) in the order played
+    variables: dict[str, str] = field(default_factory=dict)
+    recordings: list[Path] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds from our reply to the next command
+    hung_up: bool = False
+
+
+def speak_into(path: Path, text: str) -> int:
+    """The caller's words as real audio: espeak-ng, then 8 kHz 16-bit mono. Returns samples."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "speech.wav"
+        if shutil.which("espeak-ng") and shutil.which("sox"):
+            subprocess.run(["espeak-ng", "-v", "fa", "-w", str(raw), text], check=True, capture_output=True)
+            subprocess.run(
+                ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path)],
+                check=True,
+                capture_output=True,
+            )
+        else:  # no speech tools: a second of silence, so the file is still a valid recording
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+                w.writeframes(b"\0\0" * 8000)
+    with wave.open(str(path)) as w:
+        return w.getnframes()
+
+
+def environment(*, route: str, service: str, caller: str, unique_id: str, port: int) -> dict[str, str]:
+    """The block Asterisk 22 sends before the first command."""
+    return {
+        "agi_network": "yes",
+        "agi_network_script": route,
+        "agi_request": f"agi://127.0.0.1:{port}/{route}",
+        "agi_channel": f"PJSIP/caller-{unique_id}",
+        "agi_language": "fa",
+        "agi_type": "PJSIP",
+        "agi_uniqueid": unique_id,
+        "agi_version": "22.0.0",
+        "agi_callerid": caller or "unknown",
+        "agi_calleridname": "unknown",
+        "agi_callingpres": "0",
+        "agi_dnid": service,
+        "agi_rdnis": "unknown",
+        "agi_context": f"hotline-{service}",
+        "agi_extension": service,
+        "agi_priority": "4",
+        "agi_enhanced": "0.0",
+        "agi_accountcode": "",
+        "agi_threadid": "140000000000000",
+        "agi_arg_1": service,
+    }
+
+
+class AsteriskSide:
+    """Answers the FastAGI server's commands. `next_input(kind, detail)` gives the caller's action at
+    each point where Asterisk would listen: keys for GET DATA / WAIT FOR DIGIT, words for RECORD FILE
+    (or HANGUP / SILENCE); `show(text)` sees what is played."""
+
+    def __init__(
+        self,
+        next_input: Callable[[str, str], str],
+        show: Callable[[str], None] = lambda _t: None,
+        *,
+        hangup_at_command: int | None = None,
+    ) -> None:
+        self.next_input = next_input
+        self.show = show
+        self.hangup_at_command = hangup_at_command
+        self.transcript = CallTranscript()
+        self._catalog = load_catalog()
+        self._dead = False
+
+    def _describe(self, path: str) -> str:
+        prompt_id = prompt_id_of(path)
+        if prompt_id.startswith("dyn-"):
+            txt = Path(path + ".txt")
+            return txt.read_text(encoding="utf-8") if txt.exists() else prompt_id
+        return self._catalog.get(prompt_id, path)
+
+    def _played(self, path: str) -> None:
+        self.transcript.played.append(prompt_id_of(path))
+        self.show(self._describe(path))
+
+    def reply_to(self, line: str) -> tuple[str, bool]:
+        """(reply line, hang up after sending it)."""
+        args = shlex.split(line)
+        verb = " ".join(args[:2]).upper() if len(args) > 1 else line.upper()
+        if self._dead:
+            return "511 Command Not Permitted on a dead channel or intercept routine", False
+        count = len(self.transcript.commands)
+        if self.hangup_at_command is not None and count >= self.hangup_at_command:
+            self._dead = True
+            return HANGUP, False
+        if verb == "STREAM FILE":
+            self._played(args[2])
+            return "200 result=0 endpos=8000", False
+        if verb == "GET DATA":
+            self._played(args[2])
+            max_digits = int(args[4]) if len(args) > 4 else 255
+            keys = self.next_input("keys", args[2])
+            if keys == HANGUP:
+                self._dead = True
+                return "200 result=-1", False
+            digits = keys.split("#", 1)[0][:max_digits]
+            if not keys:
+                return "200 result= (timeout)", False
+            ended = "#" in keys or len(digits) >= max_digits
+            return f"200 result={digits}" + ("" if ended else " (timeout)"), False
+        if verb == "WAIT FOR":  # WAIT FOR DIGIT
+            keys = self.next_input("key", "")
+            if keys == HANGUP:
+                self._dead = True
+                return "200 result=-1", False
+            return f"200 result={ord(keys[0]) if keys else 0}", False
+        if verb == "RECORD FILE":
+            path = Path(args[2] + "." + args[3])
+            words = self.next_input("record", str(path))
+            if words == SILENCE:
+                return "200 result=0 (timeout) endpos=0", False
+            hang_up = words.startswith(HANGUP)
+            text = words[len(HANGUP) :].strip(": ") if hang_up else words
+            samples = speak_into(path, text or "سلام")
+            self.transcript.recordings.append(path)
+            if hang_up:  # what was said stays on disk; the channel is gone
+                self._dead = True
+                return f"200 result=-1 (hangup) endpos={samples}", False
+            return f"200 result=35 (dtmf) endpos={samples}", False
+        if verb == "SET VARIABLE":
+            self.transcript.variables[args[2]] = args[3] if len(args) > 3 else ""
+            return "200 result=1", False
+        if verb == "ANSWER":
+            return "200 result=0", False
+        if verb == "HANGUP":
+            self._dead = True
+            return "200 result=1", True
+        return "510 Invalid or unknown command", False
+
+    async def call(self, host: str, port: int, env: dict[str, str]) -> CallTranscript:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            block = "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
+            writer.write(block.encode())
+            await writer.drain()
+            replied_at = time.perf_counter()
+            while True:
+                raw = await reader.readline()
+                if not raw:
+                    break
+                self.transcript.latencies.append(time.perf_counter() - replied_at)
+                line = raw.decode().rstrip("\n")
+                self.transcript.commands.append(line)
+                reply, close = await asyncio.to_thread(self.reply_to, line)
+                if reply == HANGUP:
+                    self.transcript.hung_up = True
+                    writer.write(b"HANGUP\n")
+                    self._dead = True
+                else:
+                    writer.write(reply.encode() + b"\n")
+                    if self._dead:
+                        self.transcript.hung_up = True
+                await writer.drain()
+                replied_at = time.perf_counter()
+                if close:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        return self.transcript
+
+
+class Script:
+    """Inputs for a non-interactive call: one item per listening point, in order."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = list(items)
+
+    def __call__(self, kind: str, detail: str) -> str:
+        if not self.items:
+            return HANGUP  # the script ran out: the caller puts the phone down
+        return self.items.pop(0)
+
+
+def parse_script(text: str) -> list[str]:
+    """ "1,1,2,0013542419#,1,say:my words,3" -> items; "say:" words go into a recording."""
+    items = []
+    for item in text.split(","):
+        item = item.strip()
+        items.append(item[4:] if item.startswith("say:") else item)
+    return items
