@@ -19,8 +19,7 @@ from backend.services.profiles import get_profiles
 from ivr.agi import CallerHungUp, Reply, parse_environment, parse_reply
 from ivr.backend_client import BackendClient
 from ivr.channel import CallInfo, Channel
-from ivr.flows.call import Call
-from ivr.flows.hotline import run_route
+from ivr.flows.hotline import handle_call
 from ivr.spool import Spool, deliver_pending
 
 log = logging.getLogger("ivr.fastagi")
@@ -92,21 +91,14 @@ class HotlineServer:
         self._delivery: asyncio.Task | None = None
 
     async def endpoint(self, request: fast_agi.Request) -> None:
-        info = CallInfo.from_environment(request.headers)
-        channel = FastAgiChannel(info, request.reader, request.writer)
-        profile = self.profiles.get(info.service)
-        if profile is None:
-            log.error("call %s for unknown service %r", info.unique_id, info.service)
-            with contextlib.suppress(CallerHungUp):
-                await channel.set_variable("DIDEHBAN_OUTCOME", "failed")
-            return
-        call = Call(channel, self.client, self.spool, self.settings, profile)
+        channel = FastAgiChannel(CallInfo.from_environment(request.headers), request.reader, request.writer)
         self.active_calls += 1
         try:
-            await run_route(call, info.route)
+            await handle_call(
+                channel, settings=self.settings, client=self.client, spool=self.spool, profiles=self.profiles
+            )
         finally:
             self.active_calls -= 1
-            call.log("ended: %s via %s", call.outcome, ">".join(call.path))
 
     async def start(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
         app = HotlineApplication()

@@ -16,6 +16,8 @@ from backend.core.security import IdentityVault, tokens_match
 
 
 def get_db() -> Iterator[Session]:
+    # Write routes commit before they answer: the code after `yield` may run after the response
+    # is sent, too late for a client that acts on the answer at once.
     session = get_sessionmaker()()
     try:
         yield session

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from ivr.agi import CallerHungUp
 from ivr.flows.call import Call, TooManyFailures
 from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_message
@@ -82,3 +85,21 @@ async def run_route(call: Call, route: str) -> None:
         call.log("caller hung up after %s", ">".join(call.path) or "the greeting")
         if call.outcome not in ("registered", "message", "escalated", "status"):
             call.outcome = "hangup"
+
+
+async def handle_call(channel, *, settings, client, spool, profiles) -> Call:
+    """One call from start to end, on any channel (FastAGI or a pyst2 process)."""
+    info = channel.info
+    profile = profiles.get(info.service)
+    if profile is None:
+        # A dial plan passing a number we have no profile for: say so to the dial plan, not the caller.
+        logging.getLogger("ivr.call").error("call %s for unknown service %r", info.unique_id, info.service)
+        with contextlib.suppress(CallerHungUp):
+            await channel.set_variable("DIDEHBAN_OUTCOME", "failed")
+        return None  # type: ignore[return-value]
+    call = Call(channel, client, spool, settings, profile)
+    try:
+        await run_route(call, info.route)
+    finally:
+        call.log("ended: %s via %s", call.outcome, ">".join(call.path))
+    return call

@@ -69,6 +69,8 @@ def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings
     except IntakeError as exc:
         status = 409 if exc.code == "tracking_code_taken" else 422
         raise ApiError(status, exc.code, str(exc)) from None
+    # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
+    db.commit()
     return {
         "tracking_code": case.tracking_code,
         "status": case.status,
@@ -116,6 +118,7 @@ def escalate(tracking_code: str, body: EscalationIn, db: DbSession, vault: Vault
         result = escalate_case(db, vault, get_profile(case.service), case, now=now)
     except CitizenActError as exc:
         raise ApiError(409, exc.code, str(exc)) from None
+    db.commit()
     return {"status": result.status, "level": result.level, "already": result.already}
 
 
@@ -135,4 +138,5 @@ def satisfaction(tracking_code: str, body: RatingIn, db: DbSession, vault: Vault
         rate_case(db, case, body.rating, now=now)
     except CitizenActError as exc:
         raise ApiError(409, exc.code, str(exc)) from None
+    db.commit()
     return {"rating": body.rating}

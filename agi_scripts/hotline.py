@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Process-per-call AGI (pyst2) for small installs: the same flows as the FastAGI server.
+
+Dial plan: AGI(/opt/didehban/.venv/bin/python,-m,agi_scripts.hotline,1482) or, with a wrapper,
+AGI(didehban-hotline.sh,1482). Optional second argument: the route (hotline, new-case, status, message).
+Spooled cases (backend unreachable) are delivered by `didehban spool deliver`, run by the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from asterisk import agi as pyst2
+
+from ivr.agi import AgiCommandError, CallerHungUp, Reply
+from ivr.channel import CallInfo, Channel
+
+
+class Pyst2Channel(Channel):
+    """The channel over pyst2's AGI object (stdin/stdout of this process)."""
+
+    def __init__(self, info: CallInfo, session: pyst2.AGI) -> None:
+        super().__init__(info)
+        self.session = session
+
+    async def _send(self, command: str) -> Reply:
+        try:
+            self.session.send_command(command)
+            result = self.session.get_result()
+        except (pyst2.AGIHangup, pyst2.AGIAppError, BrokenPipeError) as exc:
+            raise CallerHungUp(str(exc)) from exc
+        except pyst2.AGIUnknownError as exc:
+            # 511 (dead channel) and a closed stdin both land here.
+            raise CallerHungUp(str(exc)) from exc
+        except (pyst2.AGIInvalidCommand, pyst2.AGIUsageError) as exc:
+            raise AgiCommandError(str(exc)) from exc
+        value, data = result.get("result", ("", ""))
+        extra = {key: pair[0] for key, pair in result.items() if key != "result"}
+        return Reply(200, value, data, extra)
+
+
+async def run(session: pyst2.AGI, argv: list[str]) -> int:
+    from backend.core.config import get_settings
+    from backend.services.profiles import get_profiles
+    from ivr.backend_client import BackendClient
+    from ivr.flows.hotline import handle_call
+    from ivr.spool import Spool
+
+    env = dict(session.env)
+    if argv:
+        env["agi_arg_1"] = argv[0]
+    # A process-per-call AGI has no network script: the route is our second argument.
+    env["agi_network_script"] = argv[1] if len(argv) > 1 else "hotline"
+    settings = get_settings()
+    client = BackendClient(settings)
+    spool = Spool(settings.spool_dir, settings.node_prefix)
+    try:
+        await handle_call(
+            Pyst2Channel(CallInfo.from_environment(env), session),
+            settings=settings,
+            client=client,
+            spool=spool,
+            profiles=get_profiles(),
+        )
+    finally:
+        await client.close()
+        spool.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    # pyst2 echoes every reply to stderr, which Asterisk logs; replies carry national IDs (R9).
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the call
+    session = pyst2.AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=quiet)
+    return asyncio.run(run(session, sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

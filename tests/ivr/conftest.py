@@ -1,0 +1,100 @@
+"""A real backend (uvicorn on a free port, the test database) and the real FastAGI server; tests
+play Asterisk's part over TCP with ivr.phone.AsteriskSide."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from tests.conftest import clear_caches
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BackendThread:
+    def __init__(self, port: int) -> None:
+        from backend.api.main import create_app
+
+        self.port = port
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> BackendThread:
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                return self
+            time.sleep(0.02)
+        raise RuntimeError("backend did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def ivr_env(db, settings_env, monkeypatch):
+    """Settings for the IVR side: where the backend is, where prompts and recordings go."""
+    port = free_port()
+    monkeypatch.setenv("DIDEHBAN_BACKEND_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DIDEHBAN_PROMPTS_DIR", str(settings_env / "prompts"))
+    monkeypatch.setenv("DIDEHBAN_BACKEND_TIMEOUT_SECONDS", "2")
+    clear_caches()
+    return port
+
+
+@pytest.fixture
+def backend(ivr_env):
+    with BackendThread(ivr_env) as server:
+        yield server
+
+
+@pytest.fixture
+async def fastagi(ivr_env):
+    from ivr.fastagi import HotlineServer
+
+    server = HotlineServer()
+    await server.start("127.0.0.1", 0)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def place_call(fastagi):
+    """place_call(["1", "1", ...], service="1482", caller=..., route=..., hangup_at_command=...)"""
+    from ivr.phone import AsteriskSide, Script, environment
+
+    counter = iter(range(1, 10_000))
+
+    async def _call(
+        items,
+        *,
+        service="1482",
+        caller="09121234567",
+        route="hotline",
+        hangup_at_command=None,
+        unique_id=None,
+    ):
+        side = AsteriskSide(Script(items), hangup_at_command=hangup_at_command)
+        env = environment(
+            route=route,
+            service=service,
+            caller=caller,
+            unique_id=unique_id or f"1700000000.{next(counter)}",
+            port=fastagi.port,
+        )
+        transcript = await asyncio.wait_for(side.call("127.0.0.1", fastagi.port, env), 60)
+        return transcript
+
+    return _call
