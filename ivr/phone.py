@@ -93,9 +93,12 @@ class AsteriskSide:
         show: Callable[[str], None] = lambda _t: None,
         *,
         hangup_at_command: int | None = None,
+        canned_recording: Path | None = None,
     ) -> None:
         self.next_input = next_input
         self.show = show
+        # One ready-made wav for every recording, so a load test measures the server, not espeak.
+        self.canned_recording = canned_recording
         self.hangup_at_command = hangup_at_command
         self.transcript = CallTranscript()
         self._catalog = load_catalog()
@@ -150,7 +153,13 @@ class AsteriskSide:
                 return "200 result=0 (timeout) endpos=0", False
             hang_up = words.startswith(HANGUP)
             text = words[len(HANGUP) :].strip(": ") if hang_up else words
-            samples = speak_into(path, text or "سلام")
+            if self.canned_recording is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.canned_recording, path)
+                with wave.open(str(path)) as w:
+                    samples = w.getnframes()
+            else:
+                samples = speak_into(path, text or "سلام")
             self.transcript.recordings.append(path)
             if hang_up:  # what was said stays on disk; the channel is gone
                 self._dead = True
