@@ -12,6 +12,8 @@ COMMAND_MODULES = [
     "backend.supervise",
     "prompts.commands",
     "ivr.commands",
+    "ivr.pbx.commands",
+    "ivr.ami.commands",
 ]
 
 

@@ -30,15 +30,15 @@ class CallInfo:
 
     @classmethod
     def from_environment(cls, env: dict[str, str]) -> CallInfo:
-        caller = env.get("agi_callerid", "")
-        caller = "" if caller in ("unknown", "") else caller
+        # Digits only: "unknown", "anonymous" or a SIP user name is no number to text or verify.
+        caller = "".join(ch for ch in normalise_digits(env.get("agi_callerid", "")) if ch.isdigit())
         service = env.get("agi_arg_1") or env.get("agi_dnid") or env.get("agi_extension", "")
         if service in ("unknown", ""):
             service = env.get("agi_extension", "")
         route = env.get("agi_network_script") or env.get("agi_request", "").rsplit("/", 1)[-1]
         return cls(
             unique_id=env.get("agi_uniqueid", ""),
-            caller_number=normalise_digits(caller),
+            caller_number=caller,
             service=service,
             route=route.split("?", 1)[0],
             channel=env.get("agi_channel", ""),

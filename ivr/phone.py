@@ -103,6 +103,9 @@ class AsteriskSide:
         self.transcript = CallTranscript()
         self._catalog = load_catalog()
         self._dead = False
+        # Keys typed beyond what a command took wait in the channel, as in Asterisk, and interrupt
+        # the next prompt that listens for them.
+        self._typeahead = ""
 
     def _describe(self, path: str) -> str:
         prompt_id = prompt_id_of(path)
@@ -127,21 +130,35 @@ class AsteriskSide:
             return HANGUP, False
         if verb == "STREAM FILE":
             self._played(args[2])
+            escape = args[3] if len(args) > 3 else ""
+            if self._typeahead and self._typeahead[0] in escape:
+                key, self._typeahead = self._typeahead[0], self._typeahead[1:]
+                return f"200 result={ord(key)} endpos=800", False
             return "200 result=0 endpos=8000", False
         if verb == "GET DATA":
             self._played(args[2])
             max_digits = int(args[4]) if len(args) > 4 else 255
-            keys = self.next_input("keys", args[2])
+            keys = self._typeahead or self.next_input("keys", args[2])
+            self._typeahead = ""
             if keys == HANGUP:
                 self._dead = True
                 return "200 result=-1", False
-            digits = keys.split("#", 1)[0][:max_digits]
             if not keys:
                 return "200 result= (timeout)", False
-            ended = "#" in keys or len(digits) >= max_digits
-            return f"200 result={digits}" + ("" if ended else " (timeout)"), False
+            # GET DATA stops at # or at max digits, whichever comes first; the rest stays queued.
+            taken = ""
+            for i, key in enumerate(keys):
+                if key == "#":
+                    self._typeahead = keys[i + 1 :]
+                    return f"200 result={taken}", False
+                taken += key
+                if len(taken) >= max_digits:
+                    self._typeahead = keys[i + 1 :]
+                    return f"200 result={taken}", False
+            return f"200 result={taken} (timeout)", False
         if verb == "WAIT FOR":  # WAIT FOR DIGIT
-            keys = self.next_input("key", "")
+            keys = self._typeahead or self.next_input("key", "")
+            self._typeahead = keys[1:] if keys != HANGUP else ""
             if keys == HANGUP:
                 self._dead = True
                 return "200 result=-1", False

@@ -61,7 +61,15 @@ class Settings(BaseSettings):
     # --- the PBX root (Debian sid chroot) for development and CI ------------------------------
     pbx_root: Path = PROJECT_ROOT / "var" / "pbx" / "root"
     pbx_runtime: Path = PROJECT_ROOT / "var" / "pbx" / "srv"
+    sip_host: str = "127.0.0.1"
     sip_port: int = 5070
+    rtp_start: int = 20000
+    rtp_end: int = 20999
+    # The carrier's signalling address that delivers the short codes (production trunk).
+    carrier_host: str = "127.0.0.2"
+    # Prefix of every Asterisk UNIQUEID on this server (keeps call ids unique across servers).
+    pbx_system_name: str = "didehban-pbx1"
+    debian_mirror: str = "http://deb.debian.org/debian"
 
     # --- SMS --------------------------------------------------------------------------------
     sms_sender: str = "file"  # "file" or "http"

@@ -64,10 +64,16 @@ class Call:
         if self.channel.alive:
             await self.channel.set_variable("DIDEHBAN_OUTCOME", outcome)
 
-    async def menu(self, prompts: list[str], choices: Mapping[str, T], *, step: str) -> T:
-        """Ask until a valid key: a timeout or a wrong key says so and asks again, three times."""
-        for _attempt in range(ATTEMPTS):
-            key = await self.channel.collect(prompts, max_digits=1, timeout_ms=6000)
+    async def menu(
+        self, prompts: list[str], choices: Mapping[str, T], *, step: str, early_key: str | None = None
+    ) -> T:
+        """Ask until a valid key: a timeout or a wrong key says so and asks again, three times.
+        `early_key`, pressed over an earlier prompt, answers at once (callers who know the menu)."""
+        for attempt in range(ATTEMPTS):
+            if attempt == 0 and early_key in choices:
+                key = early_key
+            else:
+                key = await self.channel.collect(prompts, max_digits=1, timeout_ms=6000)
             if key in choices:
                 await self.step(f"{step}:{key}")
                 return choices[key]

@@ -51,8 +51,10 @@ async def after_failures(call: Call) -> None:
 async def hotline(call: Call) -> None:
     await call.channel.answer()
     await call.channel.set_variable("DIDEHBAN_SERVICE", call.profile.number)
-    await call.channel.play([f"welcome-{call.profile.number}"])
-    choice = await call.menu(["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu")
+    early = await call.channel.play([f"welcome-{call.profile.number}"])
+    choice = await call.menu(
+        ["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu", early_key=early
+    )
     if choice == "new":
         from ivr.flows.new_case import new_case
 

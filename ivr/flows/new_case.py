@@ -38,7 +38,9 @@ def recording_names(call: Call, now: dt.datetime) -> tuple[Path, str, str]:
 
 async def ask_national_id(call: Call) -> str:
     for _attempt in range(ATTEMPTS):
-        digits = await call.channel.collect(["enter-national-id"], max_digits=10, timeout_ms=8000)
+        # Room for the # the prompt asks for: with exactly 10, GET DATA returns at the 10th digit and
+        # the caller's # lands on the next prompt as a stray key.
+        digits = await call.channel.collect(["enter-national-id"], max_digits=11, timeout_ms=8000)
         if not digits:
             await call.channel.play(["no-input"])
             continue

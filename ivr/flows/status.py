@@ -39,7 +39,9 @@ def status_prompts(status: dict[str, Any]) -> list[str]:
 async def ask_tracking_code(call: Call) -> dict[str, Any] | None:
     """The case for a typed code. The check digit catches a typo before the backend is asked."""
     for _attempt in range(ATTEMPTS):
-        digits = await call.channel.collect(["enter-tracking-code"], max_digits=10, timeout_ms=8000)
+        # Room for the # the prompt asks for: with exactly 10, GET DATA returns at the 10th digit and
+        # the caller's # lands on the next prompt as a stray key.
+        digits = await call.channel.collect(["enter-tracking-code"], max_digits=11, timeout_ms=8000)
         if not digits:
             await call.channel.play(["no-input"])
             continue

@@ -1,0 +1,56 @@
+"""The project's Asterisk configuration (asterisk_conf/), with this install's values filled in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend.core.config import PROJECT_ROOT, Settings
+
+CONF_DIR = PROJECT_ROOT / "asterisk_conf"
+
+
+def values(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
+    if not settings.ami_secret:
+        raise ValueError("DIDEHBAN_AMI_SECRET must be set (`didehban keys` prints one)")
+    return {
+        "SRV": srv,
+        "MODDIR": moddir,
+        "SYSTEMNAME": settings.pbx_system_name,
+        "FASTAGI": f"agi://{settings.fastagi_host}:{settings.fastagi_port}",
+        "SIP_BIND": f"{settings.sip_host}:{settings.sip_port}",
+        "MEDIA_ADDRESS": settings.sip_host,
+        "CARRIER_HOST": settings.carrier_host,
+        "AMI_BIND": settings.ami_host,
+        "AMI_PORT": str(settings.ami_port),
+        "AMI_USER": settings.ami_username,
+        "AMI_SECRET": settings.ami_secret,
+        "RTP_START": str(settings.rtp_start),
+        "RTP_END": str(settings.rtp_end),
+    }
+
+
+def render(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
+    """File name -> text, every @@NAME@@ replaced; an unknown placeholder is an error, not a blank."""
+    filled = values(settings, srv=srv, moddir=moddir)
+    rendered = {}
+    for path in sorted(CONF_DIR.glob("*.conf")):
+        text = path.read_text(encoding="utf-8")
+        for name, value in filled.items():
+            text = text.replace(f"@@{name}@@", value)
+        if "@@" in text:
+            missing = text.split("@@")[1]
+            raise ValueError(f"{path.name}: no value for @@{missing}@@")
+        rendered[path.name] = text
+    return rendered
+
+
+def install(settings: Settings, etc_dir: Path, *, srv: str, moddir: str) -> list[str]:
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render(settings, srv=srv, moddir=moddir).items():
+        target = etc_dir / name
+        target.write_text(text, encoding="utf-8")
+        if name == "manager.conf":
+            target.chmod(0o600)  # it holds the AMI secret
+        written.append(name)
+    return written
