@@ -86,12 +86,6 @@ def _up(args: argparse.Namespace) -> int:
     from backend.cli import available_commands
 
     available = available_commands()
-    parts = [Part("backend", _cli("serve"))]
-    if "fastagi" in available:
-        parts.append(Part("fastagi", _cli("fastagi")))
-    if "scheduler" in available:
-        parts.append(Part("scheduler", _cli("scheduler")))
-
     pbx = False
     if not args.no_pbx and "pbx" in available:
         ok, why = can_run_pbx()
@@ -102,6 +96,16 @@ def _up(args: argparse.Namespace) -> int:
                 print("the PBX did not start: the rest runs without it", flush=True)
         else:
             print(f"not starting the PBX: {why}", flush=True)
+    if pbx:
+        # Asterisk sees the shared folders at /srv/ivr inside its root: tell the FastAGI server so.
+        os.environ.setdefault("DIDEHBAN_PBX_RECORDINGS_DIR", "/srv/ivr/recordings")
+        os.environ.setdefault("DIDEHBAN_SOUNDS_DIR_ON_PBX", "/srv/ivr/sounds")
+
+    parts = [Part("backend", _cli("serve"))]
+    if "fastagi" in available:
+        parts.append(Part("fastagi", _cli("fastagi")))
+    if "scheduler" in available:
+        parts.append(Part("scheduler", _cli("scheduler")))
     if pbx and "ami" in available:
         parts.append(Part("ami", _cli("ami")))
 

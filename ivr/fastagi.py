@@ -119,11 +119,19 @@ class HotlineServer:
 
     async def deliver_forever(self, interval: float = 10.0) -> None:
         """Spooled cases go to the backend as soon as it answers again."""
+        from ivr.pbx.fallback import ingest_all
+
+        fallback = self.settings.pbx_runtime / "spool" / "fallback"
         while True:
             try:
                 delivered, _ = await deliver_pending(self.spool, self.client)
                 if delivered:
                     log.info("delivered %d spooled case(s)", delivered)
+                if fallback.is_dir():
+                    # Messages the dial plan recorded while no FastAGI server answered.
+                    filed, _ = await asyncio.to_thread(ingest_all, self.settings, fallback)
+                    if filed:
+                        log.info("filed %d fallback message(s) as cases", filed)
             except Exception:
                 log.exception("spool delivery failed")
             await asyncio.sleep(interval)

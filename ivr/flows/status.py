@@ -59,6 +59,8 @@ async def ask_tracking_code(call: Call) -> dict[str, Any] | None:
             continue
         await call.step("code")
         call.tracking_code = code
+        # The call log shows which case a status call was about.
+        await call.channel.set_variable("DIDEHBAN_TRACKING_CODE", code)
         return status
     raise TooManyFailures("tracking-code")
 

@@ -54,6 +54,7 @@ async def test_owner_hears_stage_dates_and_answer(backend, place_call, db, vault
     answer_prompt = played[played.index("answer-is") + 1]
     assert answer_prompt.startswith("dyn-")
     assert t.variables["DIDEHBAN_OUTCOME"] == "status"
+    assert t.variables["DIDEHBAN_TRACKING_CODE"] == code  # the call log names the case
 
 
 async def test_another_number_must_prove_ownership_with_the_national_id(backend, place_call, db, vault):
