@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--caller-number", default="09121234567", help="the number the call comes from")
     p.add_argument("--route", default="hotline", help="hotline, new-case, status, message")
     p.add_argument("--script", help='non-interactive inputs, e.g. "1,1,2,0013542419#,1,say:words,3"')
+    p.add_argument(
+        "--audio", action="store_true", help="also play each prompt (needs sox's play and a sound card)"
+    )
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=_call)
@@ -39,27 +42,33 @@ def _fastagi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask(kind: str, detail: str) -> str:
+def _asker(speaker):
+    """The caller at the keyboard: keys for menus, typed words for a recording."""
     from ivr.phone import HANGUP, SILENCE
 
-    try:
-        if kind == "record":
-            words = input("  🎙  recording: type what you say (Enter = silence, 'h' = hang up): ").strip()
-            return HANGUP if words == "h" else (words or SILENCE)
-        keys = input("  ⌨  keys, then Enter (Enter alone = wait; 'h' = hang up): ").strip()
-    except EOFError:
-        return HANGUP
-    return HANGUP if keys == "h" else keys
+    def ask(kind: str, detail: str) -> str:
+        speaker.flush()
+        try:
+            if kind == "record":
+                words = input("  🎙  recording: type what you say (Enter = silence, 'h' = hang up): ").strip()
+                return HANGUP if words == "h" else (words or SILENCE)
+            keys = input("  ⌨  keys, then Enter (Enter alone = wait; 'h' = hang up): ").strip()
+        except EOFError:
+            return HANGUP
+        return HANGUP if keys == "h" else keys
+
+    return ask
 
 
 def _call(args: argparse.Namespace) -> int:
     from backend.core.config import get_settings
-    from ivr.phone import AsteriskSide, Script, environment, parse_script
+    from ivr.phone import AsteriskSide, Script, Speaker, environment, parse_script
 
+    speaker = Speaker(audio=args.audio)
     settings = get_settings()
     host, port = args.host or settings.fastagi_host, args.port or settings.fastagi_port
-    next_input = Script(parse_script(args.script)) if args.script else _ask
-    side = AsteriskSide(next_input, show=lambda text: print(f"  🔊 {text}", flush=True))
+    next_input = Script(parse_script(args.script)) if args.script else _asker(speaker)
+    side = AsteriskSide(next_input, show=speaker)
     unique_id = f"terminal-{time.time():.3f}"
     env = environment(
         route=args.route, service=args.service, caller=args.caller_number, unique_id=unique_id, port=port
@@ -74,6 +83,7 @@ def _call(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    speaker.flush()
     v = transcript.variables
     print(
         f"call ended: {v.get('DIDEHBAN_OUTCOME', 'hangup')}"

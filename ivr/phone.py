@@ -85,12 +85,12 @@ def environment(*, route: str, service: str, caller: str, unique_id: str, port: 
 class AsteriskSide:
     """Answers the FastAGI server's commands. `next_input(kind, detail)` gives the caller's action at
     each point where Asterisk would listen: keys for GET DATA / WAIT FOR DIGIT, words for RECORD FILE
-    (or HANGUP / SILENCE); `show(text)` sees what is played."""
+    (or HANGUP / SILENCE); `show(text, path)` sees what is played."""
 
     def __init__(
         self,
         next_input: Callable[[str, str], str],
-        show: Callable[[str], None] = lambda _t: None,
+        show: Callable[[str, str], None] = lambda _text, _path: None,
         *,
         hangup_at_command: int | None = None,
         canned_recording: Path | None = None,
@@ -116,7 +116,7 @@ class AsteriskSide:
 
     def _played(self, path: str) -> None:
         self.transcript.played.append(prompt_id_of(path))
-        self.show(self._describe(path))
+        self.show(self._describe(path), path)
 
     def reply_to(self, line: str) -> tuple[str, bool]:
         """(reply line, hang up after sending it)."""
@@ -245,3 +245,29 @@ def parse_script(text: str) -> list[str]:
         item = item.strip()
         items.append(item[4:] if item.startswith("say:") else item)
     return items
+
+
+WORD_PROMPTS = ("digit-", "num-", "ord-", "month-", "and-word", "hour-word", "minute-word")
+
+
+class Speaker:
+    """The terminal phone's loudspeaker: prompt texts on screen (number words joined on one line),
+    and the audio itself through sox's `play` when asked and the machine has a sound device."""
+
+    def __init__(self, *, audio: bool = False) -> None:
+        self.words: list[str] = []
+        self.audio = audio and shutil.which("play") is not None
+
+    def __call__(self, text: str, path: str) -> None:
+        if prompt_id_of(path).startswith(WORD_PROMPTS):
+            self.words.append(text)
+        else:
+            self.flush()
+            print(f"  🔊 {text}", flush=True)
+        if self.audio:
+            subprocess.run(["play", "-q", path + ".wav"], capture_output=True, check=False)
+
+    def flush(self) -> None:
+        if self.words:
+            print(f"  🔊 {' '.join(self.words)}", flush=True)
+            self.words = []

@@ -93,11 +93,8 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    if os.geteuid() != 0:
-        pytest.skip("real-PBX tests need root (chroot, bind mounts); CI runs them as root")
-    work = tmp_path_factory.mktemp("pbx")
+def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
+    """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener."""
     backend_port, agi_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
     env.update(new_secrets())
@@ -112,14 +109,14 @@ def stack(tmp_path_factory) -> Stack:
             "DIDEHBAN_PBX_RUNTIME": str(work / "pbx-srv"),
             "DIDEHBAN_PBX_RECORDINGS_DIR": "/srv/ivr/recordings",
             "DIDEHBAN_SOUNDS_DIR_ON_PBX": "/srv/ivr/sounds",
-            "DIDEHBAN_SIP_PORT": "5080",
-            "DIDEHBAN_AMI_PORT": "5039",
+            "DIDEHBAN_SIP_PORT": str(sip_port),
+            "DIDEHBAN_AMI_PORT": str(ami_port),
             "DIDEHBAN_RTP_START": "21000",
             "DIDEHBAN_RTP_END": "21999",
             "DIDEHBAN_PBX_SYSTEM_NAME": "ci-pbx",
         }
     )
-    stack = Stack(env, work, {}, 5080)
+    stack = Stack(env, work, {}, sip_port)
     for step in (["db", "upgrade"], ["prompts", "build"]):
         result = stack.cli(*step)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -136,10 +133,22 @@ def stack(tmp_path_factory) -> Stack:
         except httpx.TransportError:
             time.sleep(0.1)
     time.sleep(1.0)  # the AMI listener logs in
-    yield stack
+    return stack
+
+
+def shutdown(stack: Stack) -> None:
     for name in list(stack.processes):
         stack.stop(name)
     stack.cli("pbx", "down")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    if os.geteuid() != 0:
+        pytest.skip("real-PBX tests need root (chroot, bind mounts); CI runs them as root")
+    stack = launch(tmp_path_factory.mktemp("pbx"))
+    yield stack
+    shutdown(stack)
 
 
 @pytest.fixture
