@@ -62,9 +62,9 @@ def main() -> int:
 
     from backend.domain.national_id import with_check_digit
     from backend.models import Case
+    from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
+    from ivr.pbx.timing import total
     from tests.pbx.conftest import launch, shutdown
-    from tests.pbx.sipp import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
-    from tests.pbx.timing import total
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

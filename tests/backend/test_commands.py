@@ -45,6 +45,14 @@ def test_demo_is_idempotent_and_serve_answers(tmp_path):
     assert len(codes) == 5
     assert second.stdout.split("demo tracking codes:")[1].split() == codes  # nothing added twice
 
+    listing = subprocess.run(
+        [*run, "cases"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert listing.returncode == 0 and all(code.rstrip(",") in listing.stdout for code in codes)
+    assert "0915" not in listing.stdout  # no identity in the operator's listing
+    calls = subprocess.run([*run, "calls"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert calls.returncode == 0 and "no calls logged yet" in calls.stdout
+
     port = _free_port()
     server = subprocess.Popen(
         [*run, "serve", "--port", str(port)],

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from backend.domain.national_id import with_check_digit
 from backend.models import CallLog, Case, Recording
-from tests.pbx.sipp import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
-from tests.pbx.timing import total
+from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
+from ivr.pbx.timing import total
 
 pytestmark = pytest.mark.pbx
 
@@ -140,8 +140,9 @@ def test_hear_a_status_by_tracking_code(stack, sipp_dir):
         case = s.scalar(select(Case).where(Case.service == "1482").order_by(Case.id))
         assert case is not None, "runs after a case was registered"
         code = case.tracking_code
-    actions = [Wait(1.5), Keys("2"), Wait(1.5), Keys(code + "#"), Wait(12.0)]
-    call(stack, sipp_dir, actions, caller_hangs_up=True)
+    # Through the command a user runs: `didehban pbx call 1482 --script ...`
+    result = stack.cli("pbx", "call", "1482", "--script", f"2,{code}#", "--hold", "10")
+    assert result.returncode == 0 and "call completed" in result.stdout, result.stdout
     log = wait_for(lambda: call_log(stack, outcome="status"))
     assert log is not None and log.tracking_code == code and log.path.endswith("code")
 

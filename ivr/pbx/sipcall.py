@@ -1,5 +1,6 @@
-"""Real SIP calls with sipp: a scenario built from the caller's actions, and the caller's voice as
-an RTP (PCMU) pcap made from espeak-ng speech. sipp exits 0 only if the call went as scripted."""
+"""Real SIP calls with sipp (`didehban pbx call`, the PBX tests and the load benchmark): a scenario
+built from the caller's actions, and the caller's voice as an RTP (PCMU) pcap made from espeak-ng
+speech. sipp exits 0 only if the call went as scripted."""
 
 from __future__ import annotations
 
@@ -213,3 +214,28 @@ def run_sipp(
         str(workdir / f"errors-{control_port}.log"),
     ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s + 30, cwd=workdir)
+
+
+def actions_from_script(script: str, workdir: Path) -> list:
+    """`didehban call`-style inputs ("1,1,2,0013542419#,1,say:words,3") as timed SIP actions: a key
+    item is sent and followed by a short pause; a say: item waits for the recording prompt and beep,
+    then speaks."""
+    from ivr.pbx.timing import total
+
+    actions: list = [Wait(1.5)]
+    for n, item in enumerate(script.split(",")):
+        item = item.strip()
+        if item.startswith("say:"):
+            pcap = workdir / f"say-{n}.pcap"
+            seconds = speech_pcap(item[4:], pcap)
+            actions += [
+                Wait(total("record-instructions", "beep") + 0.8),
+                Speak(pcap, seconds),
+                Keys("#"),
+                Wait(1.0),
+            ]
+        elif item:
+            actions += [Keys(item), Wait(1.2)]
+        else:
+            actions.append(Wait(6.0))  # let a menu time out
+    return actions
