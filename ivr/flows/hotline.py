@@ -7,7 +7,7 @@ import logging
 
 from ivr.agi import CallerHungUp
 from ivr.flows.call import Call, TooManyFailures
-from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_message
+from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_keeping_what_was_said
 from ivr.flows.status import case_status
 
 
@@ -24,13 +24,9 @@ async def operator(call: Call) -> None:
 async def leave_message(call: Call) -> None:
     """A voice message with no menus: filed as an incomplete request for the operators to screen."""
     draft = Draft(kind="request", description="پیام صوتی تماس‌گیرنده (بدون ثبت کد ملی)")
-    try:
-        await record_message(call, draft, intro="leave-message-after-beep", confirm=False)
-    except CallerHungUp:
-        if draft.recording is not None:
-            await file_case(call, draft, incomplete=True)
-            await call.finish("message")
-        raise
+    await record_keeping_what_was_said(
+        call, draft, outcome_if_hung_up="message", intro="leave-message-after-beep", confirm=False
+    )
     code = await file_case(call, draft, incomplete=True)
     await call.finish("message")
     await call.channel.play(["message-received"], keys="")

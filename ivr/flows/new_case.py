@@ -101,6 +101,20 @@ async def record_message(
     return draft.recording  # type: ignore[return-value]
 
 
+async def record_keeping_what_was_said(
+    call: Call, draft: Draft, *, outcome_if_hung_up: str, **record_options
+) -> None:
+    """Record the message; if the caller hangs up once recording has begun, file the case with what
+    was said (flagged incomplete) before the hang-up ends the flow. Nothing a caller said is lost."""
+    try:
+        await record_message(call, draft, **record_options)
+    except CallerHungUp:
+        if draft.recording is not None:
+            await file_case(call, draft, incomplete=True)
+            await call.finish(outcome_if_hung_up)
+        raise
+
+
 async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
     """Hand the case to the backend; if it is unreachable, issue the code here and spool the case."""
     payload = {
@@ -150,13 +164,7 @@ async def new_case(call: Call) -> None:
     draft.kind = await call.menu(["kind-menu"], KINDS, step="kind")
     draft.urgent = await call.menu(["urgency-menu"], {"1": True, "2": False}, step="urgent")
     draft.national_id = await ask_national_id(call)
-    try:
-        await record_message(call, draft)
-    except CallerHungUp:
-        if draft.recording is not None:
-            await file_case(call, draft, incomplete=True)
-            await call.finish("hangup")
-        raise
+    await record_keeping_what_was_said(call, draft, outcome_if_hung_up="hangup")
     code = await file_case(call, draft, incomplete=False)
     await call.finish("registered")
     await read_tracking_code(call, code)

@@ -164,30 +164,26 @@ def scenario(
     return "".join(parts)
 
 
-def run_sipp(
-    xml: str,
+def sipp_command(
+    scenario_file: Path,
+    users_file: Path,
     *,
     service: str,
-    user: str,
     sip_port: int,
-    workdir: Path,
     control_port: int,
     media_port: int,
     timeout_s: int = 180,
     calls: int = 1,
     rate: int = 10,
-) -> subprocess.CompletedProcess:
-    scenario_file = workdir / f"scenario-{control_port}.xml"
-    scenario_file.write_text(xml)
-    inject = workdir / f"users-{control_port}.csv"
-    inject.write_text("SEQUENTIAL\n" + f"{user};\n" * calls)
-    argv = [
+) -> list[str]:
+    """sipp in the foreground (its exit code is the verdict), on loopback, with its own ports."""
+    return [
         "sipp",
         f"127.0.0.1:{sip_port}",
         "-sf",
         str(scenario_file),
         "-inf",
-        str(inject),
+        str(users_file),
         "-s",
         service,
         "-i",
@@ -211,8 +207,47 @@ def run_sipp(
         f"{timeout_s}s",
         "-trace_err",
         "-error_file",
-        str(workdir / f"errors-{control_port}.log"),
+        str(scenario_file.with_suffix(".errors")),
     ]
+
+
+def write_call_files(
+    xml: str, workdir: Path, *, user: str, calls: int = 1, name: str = "call"
+) -> tuple[Path, Path]:
+    """The scenario and the injection file that gives each call its SIP user (tester, tester-info)."""
+    scenario_file, users_file = workdir / f"{name}.xml", workdir / f"{name}-users.csv"
+    scenario_file.write_text(xml)
+    users_file.write_text("SEQUENTIAL\n" + f"{user};\n" * calls)
+    return scenario_file, users_file
+
+
+def run_sipp(
+    xml: str,
+    *,
+    service: str,
+    user: str,
+    sip_port: int,
+    workdir: Path,
+    control_port: int,
+    media_port: int,
+    timeout_s: int = 180,
+    calls: int = 1,
+    rate: int = 10,
+) -> subprocess.CompletedProcess:
+    scenario_file, users_file = write_call_files(
+        xml, workdir, user=user, calls=calls, name=f"call-{control_port}"
+    )
+    argv = sipp_command(
+        scenario_file,
+        users_file,
+        service=service,
+        sip_port=sip_port,
+        control_port=control_port,
+        media_port=media_port,
+        timeout_s=timeout_s,
+        calls=calls,
+        rate=rate,
+    )
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s + 30, cwd=workdir)
 
 

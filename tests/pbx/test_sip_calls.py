@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from backend.domain.national_id import with_check_digit
 from backend.models import CallLog, Case, Recording
-from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
+from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, sipp_command, speech_pcap, write_call_files
 from ivr.pbx.timing import total
 
 pytestmark = pytest.mark.pbx
@@ -178,41 +178,12 @@ def test_fastagi_stopped_during_a_call_still_leaves_a_case(stack, sipp_dir):
     seconds = speech_pcap(WORDS, speech)
     fallback_wait = total("system-unavailable-leave-message", "beep") + 1.0
     port = next(PORTS)
-    (sipp_dir / "fallback.xml").write_text(
-        scenario([Wait(4.0), Wait(fallback_wait), Speak(speech, seconds), Wait(1.0)], caller_hangs_up=True)
+    xml = scenario([Wait(4.0), Wait(fallback_wait), Speak(speech, seconds), Wait(1.0)], caller_hangs_up=True)
+    files = write_call_files(xml, sipp_dir, user="tester", name="fallback")
+    argv = sipp_command(
+        *files, service="1482", sip_port=stack.sip_port, control_port=port, media_port=18500, timeout_s=120
     )
-    (sipp_dir / "users.csv").write_text("SEQUENTIAL\ntester;\n")
-    sipp = subprocess.Popen(
-        [
-            "sipp",
-            f"127.0.0.1:{stack.sip_port}",
-            "-sf",
-            str(sipp_dir / "fallback.xml"),
-            "-inf",
-            str(sipp_dir / "users.csv"),
-            "-s",
-            "1482",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            "18500",
-            "-cp",
-            str(port),
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "120s",
-        ],
-        cwd=sipp_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    sipp = subprocess.Popen(argv, cwd=sipp_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2.5)  # the greeting is playing: the FastAGI server dies
         stack.stop("fastagi", kill=True)
