@@ -99,8 +99,13 @@ def assert_case_and_logs(stack, *, service, kind, urgent, nid, speech_seconds, i
         assert speech_seconds * 0.6 < seconds < speech_seconds + 3.0
         assert rms > 300
         code = case.tracking_code
-    log = wait_for(lambda: call_log(stack, tracking_code=code))
-    assert log is not None, "no call log names the tracking code the IVR spoke"
+    def complete_log():
+        # AMI's Hangup and Cdr events each fill part of the row; wait until both have.
+        found = call_log(stack, tracking_code=code)
+        return found if found is not None and found.message_recording and found.call_recording else None
+
+    log = wait_for(complete_log)
+    assert log is not None, "no complete call log names the tracking code the IVR spoke"
     assert log.service == service and log.duration_seconds and log.duration_seconds > 5
     assert log.message_recording == message.path
     assert (stack.recordings / log.call_recording).exists()
