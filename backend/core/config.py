@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     sms_gateway_url: str = ""
     sms_gateway_api_key: str = ""
     sms_gateway_timeout_seconds: float = 5.0
+    # The sender line (the short or long number messages come from), as the gateway expects it.
+    sms_line_number: str = ""
 
     # --- demo ------------------------------------------------------------------------------
     # Password given to the demo users that `didehban demo` creates (never used outside the demo).

@@ -99,6 +99,7 @@ def assert_case_and_logs(stack, *, service, kind, urgent, nid, speech_seconds, i
         assert speech_seconds * 0.6 < seconds < speech_seconds + 3.0
         assert rms > 300
         code = case.tracking_code
+
     def complete_log():
         # AMI's Hangup and Cdr events each fill part of the row; wait until both have.
         found = call_log(stack, tracking_code=code)

@@ -1,0 +1,1 @@
+"""Sending what the outbox holds: SMS senders and the delivery loop."""
