@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "ivr.commands",
     "ivr.pbx.commands",
     "ivr.ami.commands",
+    "backend.scheduler.commands",
 ]
 
 

@@ -5,6 +5,7 @@ from backend.models.calls import CallLog
 from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, Referral
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
+from backend.models.scheduling import SchedulerLease
 
 __all__ = [
     "Attachment",
@@ -16,6 +17,7 @@ __all__ = [
     "OutboundMessage",
     "Recording",
     "Referral",
+    "SchedulerLease",
     "Unit",
     "User",
     "utcnow",

@@ -183,5 +183,5 @@ def register_case(
                 case=case, kind="message", path=data.recording_path, duration_seconds=data.recording_seconds
             )
         )
-    enqueue_sms(session, vault, case, "registered", registration_sms(case, profile))
+    enqueue_sms(session, vault, case, "registered", registration_sms(case, profile), now=received)
     return case, True

@@ -3,6 +3,8 @@ transaction as the act it tells about, so a stage is never recorded without its 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,15 +13,23 @@ from backend.models import Case, OutboundMessage
 
 
 def enqueue_sms(
-    session: Session, vault: IdentityVault, case: Case, stage: str, body: str
+    session: Session, vault: IdentityVault, case: Case, stage: str, body: str, *, now: dt.datetime
 ) -> OutboundMessage | None:
-    """Queue `body` for the caller of `case`, once per (case, stage). None when there is no phone."""
+    """Queue `body` for the caller of `case`, once per (case, stage), due at the act's own time (so a
+    controlled clock controls the outbox too). None when there is no phone."""
     if case.caller is None or not case.caller.phone_enc:
         return None
     key = f"case:{case.id}:{stage}"
     existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == key))
     if existing is not None:
         return existing
-    msg = OutboundMessage(case_id=case.id, dedupe_key=key, to_enc=case.caller.phone_enc, body=body)
+    msg = OutboundMessage(
+        case_id=case.id,
+        dedupe_key=key,
+        to_enc=case.caller.phone_enc,
+        body=body,
+        next_attempt_at=now,
+        created_at=now,
+    )
     session.add(msg)
     return msg

@@ -83,6 +83,7 @@ def escalate_case(
         f"escalated-{case.escalation_level}",
         f"{profile.name_fa}: گزارش شما درباره پرونده {case.tracking_code} به مدیران سطح بالاتر "
         "فرستاده شد و پیگیری می‌شود.",
+        now=now,
     )
     return Escalation(case.status, case.escalation_level, target.code if target else None, already=False)
 

@@ -146,6 +146,7 @@ def refer(
         f"referred-{referral.id}",
         f"{profile.name_fa}: پرونده {case.tracking_code} برای رسیدگی به {to_unit.name_fa} ارجاع شد. "
         f"مهلت رسیدگی: {jalali_long_fa(referral.due_at, profile.timezone)}.",
+        now=now,
     )
     return referral
 
@@ -187,6 +188,7 @@ def return_late(
         f"returned-{referral.id}",
         f"{profile.name_fa}: پرونده {case.tracking_code} به دلیل تأخیر واحد رسیدگی‌کننده به ستاد "
         "بازگشت و همچنان پیگیری می‌شود.",
+        now=now,
     )
     return True
 
