@@ -55,6 +55,10 @@ def test_tick_returns_late_cases_and_sends_sms_once_across_two_schedulers(db, va
 
 
 def test_scheduler_command_runs_a_tick(db, settings_env):
-    r = subprocess.run([sys.executable, "-m", "backend.cli", "scheduler", "--once"], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "scheduler", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
