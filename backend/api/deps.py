@@ -56,3 +56,25 @@ DbSession = Annotated[Session, Depends(get_db)]
 Vault = Annotated[IdentityVault, Depends(get_vault)]
 Now = Annotated[dt.datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def current_user(
+    db: DbSession,
+    settings: AppSettings,
+    now: Now,
+    authorization: Annotated[str | None, Header()] = None,
+):
+    """The staff member behind a session token; a revoked password ends every session (R14)."""
+    from backend.core.security import InvalidSession, read_session_token
+    from backend.models import User
+
+    try:
+        user_id = read_session_token(bearer_token(authorization), settings.session_key, now.timestamp())
+    except InvalidSession as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    user = db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise ApiError(401, "unauthorized", "this account is not active")
+    if user.password_revoked_at is not None:
+        raise ApiError(401, "password_revoked", "the password was revoked: ask the system administrator")
+    return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from backend.api import errors
-from backend.api.routes import cases, health
+from backend.api.routes import auth, cases, health, staff
 
 
 def create_app() -> FastAPI:
@@ -17,4 +17,6 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(cases.router)
+    app.include_router(auth.router)
+    app.include_router(staff.router)
     return app

@@ -81,3 +81,33 @@ def verify_password(password: str, stored: str) -> bool:
 
 def tokens_match(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+# --- staff session tokens: <base64 json>.<hmac>, signed with DIDEHBAN_SESSION_KEY ----------------
+
+
+class InvalidSession(ValueError):
+    pass
+
+
+def issue_session_token(user_id: int, key: str, expires_at: float) -> str:
+    import json
+
+    if not key:
+        raise MissingSecret("DIDEHBAN_SESSION_KEY must be set (`didehban keys` prints one)")
+    body = base64.urlsafe_b64encode(json.dumps({"uid": user_id, "exp": expires_at}).encode()).decode()
+    signature = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{signature}"
+
+
+def read_session_token(token: str, key: str, now: float) -> int:
+    import json
+
+    body, _, signature = token.rpartition(".")
+    expected = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+    if not body or not key or not hmac.compare_digest(signature, expected):
+        raise InvalidSession("the session token is not valid")
+    claims = json.loads(base64.urlsafe_b64decode(body))
+    if claims["exp"] < now:
+        raise InvalidSession("the session has expired: log in again")
+    return int(claims["uid"])

@@ -6,14 +6,17 @@ from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, 
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
 from backend.models.scheduling import SchedulerLease
+from backend.models.staff import AccountEvent, Notice
 
 __all__ = [
+    "AccountEvent",
     "Attachment",
     "Base",
     "CallLog",
     "Caller",
     "Case",
     "CaseEvent",
+    "Notice",
     "OutboundMessage",
     "Recording",
     "Referral",

@@ -14,6 +14,7 @@ from backend.notifications.senders import SmsSender
 from backend.scheduler.lease import acquire
 from backend.services.profiles import get_profiles
 from backend.workflow.referrals import enforce_deadlines
+from backend.workflow.staff import morning_digest, revoke_inactive
 
 log = logging.getLogger("scheduler")
 
@@ -33,7 +34,12 @@ def tick(settings: Settings, sender: SmsSender, holder: str, now: dt.datetime) -
     vault = IdentityVault.from_settings(settings)
     with sessions() as session:
         returned = enforce_deadlines(session, vault, get_profiles(), now)
+        revoked = revoke_inactive(session, now)
+        digests = morning_digest(session, get_profiles(), now)
+        session.commit()
     sent = deliver_due(sessions, sender, vault, now).sent
+    if revoked or digests:
+        log.info("revoked %d inactive manager password(s), %d digest notice(s)", revoked, digests)
     if returned or sent:
         log.info("returned %d late case(s), sent %d SMS", returned, sent)
     return TickReport(leader=True, returned=returned, sms_sent=sent)

@@ -76,6 +76,18 @@ def escalate_case(
         )
     )
     session.flush()
+    from backend.workflow.staff import managers_of, notify
+
+    # The managers at the level the case was raised to hear of it at once (R8).
+    notify(
+        session,
+        managers_of(session, target),
+        "escalation",
+        f"پرونده {case.tracking_code} از سوی شهروند پیگیری‌نشده اعلام شد و به این واحد رسید.",
+        f"escalation:{case.id}:{case.escalation_level}",
+        now=now,
+        case=case,
+    )
     enqueue_sms(
         session,
         vault,

@@ -179,8 +179,20 @@ def return_late(
     )
     case.current_unit, case.due_at = center, None
     unit.score = max(0.0, unit.score - LATE_PENALTY)
-    for manager in session.scalars(select(User).where(User.unit_id == unit.id, User.role == "manager")):
+    from backend.workflow.staff import managers_of, notify
+
+    for manager in managers_of(session, unit):
         manager.score = max(0.0, manager.score - LATE_PENALTY)
+    # The unit's managers and the level above are warned (R15).
+    notify(
+        session,
+        [*managers_of(session, unit), *managers_of(session, unit.parent)],
+        "warning",
+        f"هشدار: مهلت پرونده {case.tracking_code} در {unit.name_fa} گذشت و پرونده به ستاد بازگشت.",
+        f"late:{referral.id}",
+        now=now,
+        case=case,
+    )
     enqueue_sms(
         session,
         vault,

@@ -1,0 +1,123 @@
+"""Keeping units answerable (R14, R15, R22): warnings, escalation notices, revoking the passwords of
+managers who stop opening their inbox, and the morning digest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from backend.core.security import hash_password
+from backend.domain.case_state import OPEN_STATUSES
+from backend.domain.digits import to_persian_digits
+from backend.models import AccountEvent, Case, Notice, Unit, User
+from backend.services.profiles import ServiceProfile
+
+INACTIVITY_LIMIT = dt.timedelta(hours=48)
+DIGEST_HOUR = 7  # local time: unit heads read it when the working day starts
+
+
+def managers_of(session: Session, unit: Unit | None) -> list[User]:
+    if unit is None:
+        return []
+    return list(
+        session.scalars(
+            select(User).where(User.unit_id == unit.id, User.role == "manager", User.is_active.is_(True))
+        )
+    )
+
+
+def notify(
+    session: Session,
+    users: Iterable[User],
+    kind: str,
+    text: str,
+    key: str,
+    *,
+    now: dt.datetime,
+    case: Case | None = None,
+) -> int:
+    made = 0
+    for user in users:
+        dedupe = f"{key}:{user.id}"
+        if session.scalar(select(Notice.id).where(Notice.dedupe_key == dedupe)) is None:
+            session.add(
+                Notice(
+                    user_id=user.id,
+                    kind=kind,
+                    text=text,
+                    dedupe_key=dedupe,
+                    created_at=now,
+                    case_id=case.id if case else None,
+                )
+            )
+            made += 1
+    return made
+
+
+def revoke_inactive(session: Session, now: dt.datetime, *, limit: dt.timedelta = INACTIVITY_LIMIT) -> int:
+    """Managers who have not opened the inbox for 48 hours lose their password (R14)."""
+    cutoff = now - limit
+    stale = session.scalars(
+        select(User).where(
+            User.role == "manager",
+            User.password_revoked_at.is_(None),
+            User.password_hash.is_not(None),
+            or_(User.last_inbox_at < cutoff, User.last_inbox_at.is_(None) & (User.created_at < cutoff)),
+        )
+    ).all()
+    for user in stale:
+        user.password_revoked_at = now
+        session.add(
+            AccountEvent(
+                user_id=user.id,
+                action="password_revoked",
+                actor="scheduler",
+                at=now,
+                note="کارتابل ۴۸ ساعت باز نشده است",
+            )
+        )
+    return len(stale)
+
+
+def reset_password(session: Session, admin: User, user: User, new_password: str, *, now: dt.datetime) -> None:
+    """Only an administrator issues a new password (R14)."""
+    if admin.role != "admin":
+        raise PermissionError("only an administrator issues a new password")
+    if len(new_password) < 10:
+        raise ValueError("a password has at least 10 characters")
+    user.password_hash = hash_password(new_password)
+    user.password_revoked_at = None
+    user.last_inbox_at = now  # the 48 hours start again
+    session.add(AccountEvent(user_id=user.id, action="password_reset", actor=admin.username, at=now))
+
+
+def morning_digest(session: Session, profiles: dict[str, ServiceProfile], now: dt.datetime) -> int:
+    """Each unit head's summary of what waits and what is about to be late (R22), once a day."""
+    made = 0
+    soon = now + dt.timedelta(hours=24)
+    for unit in session.scalars(select(Unit)):
+        profile = profiles.get(unit.service)
+        if profile is None:
+            continue
+        local = now.astimezone(ZoneInfo(profile.timezone))
+        if local.hour < DIGEST_HOUR:
+            continue
+        held = select(func.count(Case.id)).where(
+            Case.current_unit_id == unit.id, Case.status.in_([s.value for s in OPEN_STATUSES])
+        )
+        waiting = session.scalar(held) or 0
+        if not waiting:
+            continue
+        due_soon = session.scalar(held.where(Case.due_at.is_not(None), Case.due_at <= soon)) or 0
+        text = to_persian_digits(
+            f"کارتابل {unit.name_fa}: {waiting} پرونده در انتظار رسیدگی؛ "
+            f"{due_soon} پرونده تا 24 ساعت آینده به پایان مهلت می‌رسد."
+        )
+        made += notify(
+            session, managers_of(session, unit), "digest", text, f"digest:{unit.id}:{local.date()}", now=now
+        )
+    return made
