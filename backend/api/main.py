@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from backend.api import errors
-from backend.api.routes import auth, cases, health, staff
+from backend.api.routes import auth, cases, health, sms, staff
 
 
 def create_app() -> FastAPI:
@@ -19,4 +19,5 @@ def create_app() -> FastAPI:
     app.include_router(cases.router)
     app.include_router(auth.router)
     app.include_router(staff.router)
+    app.include_router(sms.router)
     return app

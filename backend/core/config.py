@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     sms_gateway_timeout_seconds: float = 5.0
     # The sender line (the short or long number messages come from), as the gateway expects it.
     sms_line_number: str = ""
+    # Shared secret the gateway presents when it forwards a citizen's reply (satisfaction ratings).
+    sms_inbound_secret: str = ""
 
     # --- demo ------------------------------------------------------------------------------
     # Password given to the demo users that `didehban demo` creates (never used outside the demo).

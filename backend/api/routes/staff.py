@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError
@@ -276,6 +276,23 @@ def escalate_for_citizen(
     return _commit_view(db, case, now)
 
 
+@router.get("/units")
+def units(user: Staff, db: DbSession) -> list[dict[str, Any]]:
+    """The units in reach, with their parent: where a case can be referred."""
+    visible = visible_unit_ids(db, user)
+    return [
+        {
+            "code": u.code,
+            "name_fa": u.name_fa,
+            "level": u.level,
+            "service": u.service,
+            "parent": u.parent.code if u.parent else None,
+        }
+        for u in db.scalars(select(Unit).order_by(Unit.code))
+        if visible is None or u.id in visible
+    ]
+
+
 @router.get("/scores")
 def scores(user: Staff, db: DbSession) -> dict[str, Any]:
     visible = visible_unit_ids(db, user)
@@ -283,8 +300,15 @@ def scores(user: Staff, db: DbSession) -> dict[str, Any]:
     managers = db.scalars(
         select(User).where(User.role == "manager", User.unit_id.in_([u.id for u in units]))
     ).all()
+    # Citizens' satisfaction (R21), per service.
+    ratings = db.execute(
+        select(Case.service, func.avg(Case.satisfaction), func.count(Case.satisfaction))
+        .where(Case.satisfaction.is_not(None))
+        .group_by(Case.service)
+    ).all()
     return {
         "units": [{"unit": u.code, "score": u.score} for u in units],
+        "satisfaction": [{"service": s, "average": round(float(a), 2), "ratings": n} for s, a, n in ratings],
         "managers": [
             {
                 "username": m.username,

@@ -60,7 +60,9 @@ def login(client, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-def test_a_case_travels_down_and_its_answer_up_to_closure(client, ivr_headers, db, staff, clock, vault):
+def test_a_case_travels_down_and_its_answer_up_to_closure(
+    client, ivr_headers, db, staff, clock, vault, settings_env
+):
     code = client.post(
         "/api/v1/cases", json=new_case(urgent=False, received_at=START.isoformat()), headers=ivr_headers
     ).json()["tracking_code"]
@@ -99,6 +101,21 @@ def test_a_case_travels_down_and_its_answer_up_to_closure(client, ivr_headers, d
     assert {"registered", "referred", "answered", "closed"} <= stages
     status = client.get(f"/api/v1/cases/{code}", params={"caller_number": PHONE}, headers=ivr_headers).json()
     assert status["status"] == "closed" and "کمبود غذا" in status["answer"]
+    # The scheduler delivers them: the caller's phone receives one message per stage, each once.
+    import json
+
+    from backend.core.config import get_settings
+    from backend.notifications.senders import FileSender
+    from backend.scheduler.jobs import tick
+
+    phone = settings_env / "phone.log"
+    queued = len(db.scalars(select(OutboundMessage)).all())
+    assert tick(get_settings(), FileSender(phone), "s1", clock.now).sms_sent == queued
+    assert tick(get_settings(), FileSender(phone), "s1", clock.now + dt.timedelta(minutes=1)).sms_sent == 0
+    received = [json.loads(line) for line in phone.read_text(encoding="utf-8").splitlines()]
+    # registered, referred three times, answered, closed
+    assert len(received) == queued == 6 and {m["to"] for m in received} == {PHONE}
+    assert any(code in m["text"] and "بسته شد" in m["text"] for m in received)
 
 
 def test_a_county_never_sees_another_countys_cases(client, ivr_headers, db, staff, clock):
@@ -226,3 +243,48 @@ def test_bad_login_and_no_token(client, staff):
     assert (
         client.get("/api/v1/staff/inbox", headers={"Authorization": "Bearer forged.sig"}).status_code == 401
     )
+
+
+def test_an_sms_reply_rates_the_closed_case(client, ivr_headers, db, staff, clock, monkeypatch):
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("DIDEHBAN_SMS_INBOUND_SECRET", "gw-secret")
+    clear_caches()
+    code = client.post(
+        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
+    ).json()["tracking_code"]
+    op = login(client, "op")
+    client.post(f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": False}, headers=op)
+    client.post(f"/api/v1/staff/cases/{code}/answer", json={"text": "رسیدگی شد"}, headers=op)
+    assert (
+        client.post(f"/api/v1/staff/cases/{code}/approve", json={}, headers=op).json()["status"] == "closed"
+    )
+    gateway = {"Authorization": "Bearer gw-secret"}
+    assert client.post("/api/v1/sms/inbound", json={"from": PHONE, "text": "4"}).status_code == 401
+    r = client.post("/api/v1/sms/inbound", json={"from": "+989121234567", "text": "مرسی"}, headers=gateway)
+    assert r.json()["recorded"] is False
+    r = client.post("/api/v1/sms/inbound", json={"from": "+989121234567", "text": " ۴ "}, headers=gateway)
+    assert r.json() == {"recorded": True, "tracking_code": code, "rating": 4}
+    assert (
+        client.post("/api/v1/sms/inbound", json={"from": PHONE, "text": "1"}, headers=gateway).json()[
+            "recorded"
+        ]
+        is False
+    )  # rated once
+    scores = client.get("/api/v1/staff/scores", headers=op).json()
+    assert scores["satisfaction"] == [{"service": "1482", "average": 4.0, "ratings": 1}]
+    units = client.get("/api/v1/staff/units", headers=login(client, "khorasan")).json()
+    assert {u["code"] for u in units} == {
+        "1482-khr",
+        "1482-khr-mashhad",
+        "1482-khr-mashhad-c01",
+        "1482-khr-mashhad-c02",
+        "1482-khr-mashhad-c03",
+        "1482-khr-neyshabur",
+        "1482-khr-neyshabur-c01",
+        "1482-khr-neyshabur-c02",
+        "1482-khr-sabzevar",
+        "1482-khr-sabzevar-c01",
+        "1482-khr-torbat",
+        "1482-khr-torbat-c01",
+    }

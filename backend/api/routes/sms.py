@@ -1,0 +1,63 @@
+"""Citizens' SMS replies, forwarded by the gateway: a 1-5 reply rates a recently closed case (R21)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from backend.api.deps import AppSettings, DbSession, Now, Vault, bearer_token
+from backend.api.errors import ApiError
+from backend.core.security import tokens_match
+from backend.domain.digits import normalise_digits
+from backend.models import Caller, Case
+from backend.services.intake import IntakeError, normalise_phone
+from backend.workflow.citizen import rate_case
+
+router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
+RATING_WINDOW = dt.timedelta(days=30)
+
+
+class InboundSms(BaseModel):
+    sender: str = Field(alias="from")
+    text: str
+
+
+@router.post("/inbound")
+def inbound(
+    body: InboundSms,
+    db: DbSession,
+    vault: Vault,
+    settings: AppSettings,
+    now: Now,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    if not tokens_match(bearer_token(authorization), settings.sms_inbound_secret):
+        raise ApiError(401, "unauthorized", "the gateway's secret is not valid")
+    reply = normalise_digits(body.text.strip())
+    if reply not in {"1", "2", "3", "4", "5"}:
+        return {"recorded": False, "reason": "not a rating"}  # anything else is not ours to act on
+    try:
+        phone_hash = vault.lookup_hash(normalise_phone(body.sender))
+    except IntakeError:
+        return {"recorded": False, "reason": "unknown sender"}
+    case = db.scalar(
+        select(Case)
+        .join(Caller, Case.caller_id == Caller.id)
+        .where(
+            Caller.phone_hash == phone_hash,
+            Case.status == "closed",
+            Case.satisfaction.is_(None),
+            Case.closed_at >= now - RATING_WINDOW,
+        )
+        .order_by(Case.closed_at.desc())
+        .limit(1)
+    )
+    if case is None:
+        return {"recorded": False, "reason": "no closed case awaits a rating from this number"}
+    rate_case(db, case, int(reply), now=now, actor="sms")
+    db.commit()
+    return {"recorded": True, "tracking_code": case.tracking_code, "rating": int(reply)}
