@@ -159,6 +159,8 @@ def _banner(settings, pbx: bool, available: set[str]) -> None:
     lines += [
         f"  staff users: admin, operator1482, khorasan, mashhad, operator111, abfa ... "
         f"(password {settings.demo_password})",
+        "  staff log in:                POST /api/v1/auth/login, then /api/v1/staff/inbox (see /docs)",
+        "  SMS to callers:              var/sms.log (the demo's phone)",
         "  IVR token for the API:       see DIDEHBAN_IVR_TOKEN in .env",
         "Press Ctrl-C to stop.",
         "",
