@@ -54,6 +54,21 @@ def staff(db):
     db.commit()
 
 
+def referred_case(client, ivr_headers, *, urgent: bool, unit: str = "1482-khr-mashhad") -> str:
+    """A case filed by phone, screened by the operator and referred to `unit`."""
+    code = client.post(
+        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
+    ).json()["tracking_code"]
+    op = login(client, "op")
+    r = client.post(
+        f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": urgent}, headers=op
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/staff/cases/{code}/referrals", json={"unit": unit}, headers=op)
+    assert r.status_code == 200, r.text
+    return code
+
+
 def login(client, username: str) -> dict[str, str]:
     r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
@@ -119,12 +134,7 @@ def test_a_case_travels_down_and_its_answer_up_to_closure(
 
 
 def test_a_county_never_sees_another_countys_cases(client, ivr_headers, db, staff, clock):
-    code = client.post(
-        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
-    ).json()["tracking_code"]
-    op = login(client, "op")
-    client.post(f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": True}, headers=op)
-    client.post(f"/api/v1/staff/cases/{code}/referrals", json={"unit": "1482-khr-mashhad"}, headers=op)
+    code = referred_case(client, ivr_headers, urgent=True)
     assert client.get(f"/api/v1/staff/cases/{code}", headers=login(client, "neyshabur")).status_code == 404
     assert client.get(f"/api/v1/staff/cases/{code}", headers=login(client, "khorasan")).status_code == 200
     # The province sees it but only the holding county may act on it.
@@ -142,12 +152,8 @@ def test_late_case_leaves_the_units_reach_and_warns(client, ivr_headers, db, sta
     from backend.notifications.senders import FileSender
     from backend.scheduler.jobs import tick
 
-    code = client.post(
-        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
-    ).json()["tracking_code"]
+    code = referred_case(client, ivr_headers, urgent=True)
     op = login(client, "op")
-    client.post(f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": True}, headers=op)
-    client.post(f"/api/v1/staff/cases/{code}/referrals", json={"unit": "1482-khr-mashhad"}, headers=op)
     report = tick(get_settings(), FileSender(settings_env / "sms.log"), "s1", START + dt.timedelta(hours=4))
     assert report.returned == 1
     clock.now = START + dt.timedelta(hours=4)
@@ -203,12 +209,7 @@ def test_inactive_manager_loses_password_and_only_the_admin_restores_it(
 
 
 def test_escalation_notifies_the_level_above(client, ivr_headers, db, staff, clock):
-    code = client.post(
-        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
-    ).json()["tracking_code"]
-    op = login(client, "op")
-    client.post(f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": True}, headers=op)
-    client.post(f"/api/v1/staff/cases/{code}/referrals", json={"unit": "1482-khr-mashhad"}, headers=op)
+    code = referred_case(client, ivr_headers, urgent=True)
     r = client.post(f"/api/v1/cases/{code}/escalations", json={"caller_number": PHONE}, headers=ivr_headers)
     assert r.status_code == 201 and r.json()["status"] == "escalated"
     assert db.scalar(select(Case)).current_unit.code == "1482-khr"
@@ -220,12 +221,7 @@ def test_morning_digest_once_a_day(client, ivr_headers, db, staff, clock):
     from backend.services.profiles import get_profiles
     from backend.workflow.staff import morning_digest
 
-    code = client.post(
-        "/api/v1/cases", json=new_case(received_at=START.isoformat()), headers=ivr_headers
-    ).json()["tracking_code"]
-    op = login(client, "op")
-    client.post(f"/api/v1/staff/cases/{code}/screen", json={"category": "other", "urgent": False}, headers=op)
-    client.post(f"/api/v1/staff/cases/{code}/referrals", json={"unit": "1482-khr-mashhad"}, headers=op)
+    referred_case(client, ivr_headers, urgent=False)
     early = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)  # 06:30 Tehran: not yet
     assert morning_digest(db, get_profiles(), early) == 0
     morning = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)  # 07:30 Tehran
