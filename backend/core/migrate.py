@@ -42,3 +42,16 @@ def upgrade_and_sync(url: str) -> None:
         sync_units(session, get_profiles())
         session.commit()
     engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    from backend.core.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    engine.dispose()
+    return revision

@@ -22,14 +22,18 @@ def _scheduler(args: argparse.Namespace) -> int:
 
     from backend.core.config import get_settings
     from backend.core.db import get_sessionmaker
-    from backend.core.migrate import upgrade_and_sync
+    from backend.core.migrate import current_revision
     from backend.notifications.senders import sender_from_settings
     from backend.scheduler.jobs import tick
     from backend.scheduler.lease import release
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    upgrade_and_sync(settings.database_url)
+    # Migrating is `didehban db upgrade`'s (and `serve`'s) job: two processes migrating one database
+    # at once could race. The scheduler only checks the schema is there.
+    if current_revision(settings.database_url) is None:
+        print("didehban scheduler: the database has no schema yet: run `didehban db upgrade` first")
+        return 2
     sender = sender_from_settings(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}"
 

@@ -62,3 +62,14 @@ def test_scheduler_command_runs_a_tick(db, settings_env):
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_scheduler_refuses_an_empty_database(settings_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIDEHBAN_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    r = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "scheduler", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "didehban db upgrade" in r.stdout
