@@ -82,7 +82,7 @@ def _cases(args: argparse.Namespace) -> int:
     from backend.core.config import get_settings
     from backend.core.db import session_scope
     from backend.models import Case
-    from backend.services.jalali import jalali_text
+    from domain.jalali import jalali_text
 
     settings = get_settings()
     with session_scope() as session:
@@ -108,7 +108,7 @@ def _calls(args: argparse.Namespace) -> int:
     from backend.core.db import session_scope
     from backend.core.security import IdentityVault, mask_phone
     from backend.models import CallLog
-    from backend.services.jalali import jalali_text
+    from domain.jalali import jalali_text
 
     settings = get_settings()
     vault = IdentityVault.from_settings(settings)

@@ -10,10 +10,10 @@ from backend.core.config import get_settings
 from backend.core.db import session_scope
 from backend.core.migrate import upgrade_and_sync
 from backend.core.security import IdentityVault, hash_password
-from backend.domain.national_id import with_check_digit
 from backend.models import Case, Unit, User
 from backend.services.intake import NewCase, register_case
 from backend.services.profiles import get_profiles
+from domain.national_id import with_check_digit
 
 # username, full name, role, unit code
 DEMO_USERS = [

@@ -75,7 +75,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
     args = parser.parse_args()
     from backend.core.security import new_secrets
-    from backend.domain.national_id import with_check_digit
+    from domain.national_id import with_check_digit
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

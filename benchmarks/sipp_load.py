@@ -60,8 +60,8 @@ def main() -> int:
     args = parser.parse_args()
     from sqlalchemy import func, select
 
-    from backend.domain.national_id import with_check_digit
     from backend.models import Case
+    from domain.national_id import with_check_digit
     from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
     from ivr.pbx.timing import total
     from tests.pbx.conftest import launch, shutdown

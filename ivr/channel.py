@@ -11,7 +11,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from backend.domain.digits import normalise_digits
+from domain.digits import normalise_digits
 from ivr.agi import CallerHungUp, Reply, quote
 from prompts.paths import prompt_file
 

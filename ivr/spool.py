@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.domain.tracking_code import new_tracking_code
+from domain.tracking_code import new_tracking_code
 
 log = logging.getLogger(__name__)
 

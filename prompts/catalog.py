@@ -15,8 +15,8 @@ TONES = {"beep": "(بوق)"}
 
 def _generated() -> dict[str, str]:
     """Prompts derived from the service profiles and the case life cycle, so they never drift."""
-    from backend.domain.case_state import STAGE_FA
     from backend.services.profiles import get_profiles
+    from domain.case_state import STAGE_FA
 
     entries: dict[str, str] = {}
     for profile in get_profiles().values():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from persiantools import digits as fa_digits
 
-from backend.domain.digits import normalise_digits
+from domain.digits import normalise_digits
 from prompts.paths import audio_dir
 
 ESPEAK_VOICES = {"fa": "fa", "en": "en", "ar": "ar", "ur": "ur"}

@@ -6,7 +6,7 @@ Asterisk's SayNumber has no Persian, so the IVR speaks them by playing word file
 
 from __future__ import annotations
 
-from backend.domain.digits import normalise_digits
+from domain.digits import normalise_digits
 
 AND = "and-word"
 SCALES = ((10**9, "num-1000000000"), (10**6, "num-1000000"), (10**3, "num-1000"))

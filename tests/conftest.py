@@ -24,12 +24,12 @@ TEST_SECRETS = {
 
 def clear_caches() -> None:
     from backend.core import config, db
-    from backend.services import profiles
+    from domain.profiles import profiles_in
 
     config.get_settings.cache_clear()
     db.get_engine.cache_clear()
     db.get_sessionmaker.cache_clear()
-    profiles._cached.cache_clear()
+    profiles_in.cache_clear()
 
 
 def _backends() -> list[str]:

@@ -9,15 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.domain.case_state import CaseStatus
-from backend.domain.deadlines import due_at
-from backend.domain.digits import normalise_digits, to_persian_digits
-from backend.domain.national_id import parse_national_id
-from backend.domain.tracking_code import new_tracking_code, parse_tracking_code
 from backend.models import Caller, Case, CaseEvent, Recording
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit
-from backend.services.profiles import ServiceProfile
+from domain.case_state import CaseStatus
+from domain.deadlines import due_at
+from domain.digits import normalise_digits, to_persian_digits
+from domain.national_id import parse_national_id
+from domain.profiles import ServiceProfile
+from domain.tracking_code import new_tracking_code, parse_tracking_code
 
 
 class IntakeError(ValueError):

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.models import Unit
-from backend.services.profiles import ServiceProfile
+from domain.profiles import ServiceProfile
 
 
 def sync_units(session: Session, profiles: dict[str, ServiceProfile]) -> dict[str, Unit]:

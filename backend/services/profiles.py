@@ -1,130 +1,16 @@
-"""Service profiles: one YAML file per short number under `config/services/`."""
+"""The service profiles this backend serves: the folder named by its settings."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal
+from backend.core.config import get_settings
+from domain.profiles import ServiceProfile, UnknownService, profile_of, profiles_in
 
-import yaml
-from pydantic import BaseModel, Field, model_validator
-
-from backend.core.config import PROJECT_ROOT, get_settings
-
-UnitLevel = Literal["national", "province", "county", "centre", "governorate", "agency"]
-Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-class UnitSpec(BaseModel):
-    code: str
-    name_fa: str
-    level: UnitLevel
-    children: list[UnitSpec] = Field(default_factory=list)
-
-    def walk(self, parent: UnitSpec | None = None) -> Iterator[tuple[UnitSpec, UnitSpec | None]]:
-        yield self, parent
-        for child in self.children:
-            yield from child.walk(self)
-
-
-class DeadlineRule(BaseModel):
-    hours: float | None = None
-    working_days: int | None = None
-    same_day: bool = False
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> DeadlineRule:
-        if sum([self.hours is not None, self.working_days is not None, self.same_day]) != 1:
-            raise ValueError("a deadline rule has exactly one of hours, working_days, same_day")
-        return self
-
-
-class Calendar(BaseModel):
-    weekend: list[Weekday] = Field(default_factory=lambda: ["friday"])
-    workday_start: dt.time = dt.time(7, 30)
-    workday_end: dt.time = dt.time(14, 30)
-    holidays: list[dt.date] = Field(default_factory=list)
-
-
-class OfficeHours(BaseModel):
-    days: list[Weekday]
-    start: dt.time
-    end: dt.time
-
-
-class ServiceProfile(BaseModel):
-    number: str
-    slug: str
-    name: str
-    name_fa: str
-    organisation_fa: str
-    timezone: str = "Asia/Tehran"
-    kinds: dict[str, str]
-    categories: dict[str, str]
-    channels: dict[str, str]
-    deadlines: dict[Literal["urgent", "normal", "violation"], DeadlineRule]
-    calendar: Calendar
-    operator_hours: OfficeHours
-    units: list[UnitSpec]
-
-    def all_units(self) -> Iterator[tuple[UnitSpec, UnitSpec | None]]:
-        for root in self.units:
-            yield from root.walk()
-
-    @property
-    def root_unit(self) -> UnitSpec:
-        return self.units[0]
-
-    def deadline_rule(self, kind: str, urgent: bool) -> DeadlineRule:
-        if urgent:
-            return self.deadlines["urgent"]
-        if kind == "violation":
-            return self.deadlines["violation"]
-        return self.deadlines["normal"]
-
-
-def _resolve_holidays(raw: dict, base: Path) -> dict:
-    cal = raw.get("calendar") or {}
-    holidays = cal.get("holidays")
-    if isinstance(holidays, str):  # a file of dates shared by several profiles
-        path = Path(holidays)
-        if not path.is_absolute():
-            path = PROJECT_ROOT / path if (PROJECT_ROOT / path).exists() else base / path
-        cal["holidays"] = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return raw
-
-
-def load_profile(path: Path) -> ServiceProfile:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return ServiceProfile.model_validate(_resolve_holidays(raw, path.parent))
-
-
-def load_profiles(directory: Path) -> dict[str, ServiceProfile]:
-    profiles = {}
-    for path in sorted(directory.glob("*.yaml")):
-        profile = load_profile(path)
-        profiles[profile.number] = profile
-    return profiles
-
-
-@lru_cache
-def _cached(directory: str) -> dict[str, ServiceProfile]:
-    return load_profiles(Path(directory))
+__all__ = ["ServiceProfile", "UnknownService", "get_profile", "get_profiles"]
 
 
 def get_profiles() -> dict[str, ServiceProfile]:
-    return _cached(str(get_settings().services_dir))
-
-
-class UnknownService(LookupError):
-    pass
+    return profiles_in(str(get_settings().services_dir))
 
 
 def get_profile(number: str) -> ServiceProfile:
-    try:
-        return get_profiles()[number]
-    except KeyError:
-        raise UnknownService(f"no service profile for the number {number!r}") from None
+    return profile_of(get_profiles(), number)

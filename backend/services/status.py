@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from backend.core.security import IdentityVault
-from backend.domain.case_state import STAGE_FA, CaseStatus
-from backend.domain.national_id import InvalidNationalId, parse_national_id
 from backend.models import Case
 from backend.services.intake import IntakeError, normalise_phone
-from backend.services.jalali import jalali_parts, jalali_text
+from domain.case_state import STAGE_FA, CaseStatus
+from domain.jalali import jalali_parts, jalali_text
+from domain.national_id import InvalidNationalId, parse_national_id
 
 ACTION_FA = {
     "register": "ثبت",

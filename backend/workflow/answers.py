@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.domain.case_state import CaseAction
-from backend.domain.deadlines import due_at
 from backend.models import Case, Referral, Unit, User
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit
-from backend.services.profiles import ServiceProfile
 from backend.workflow.referrals import WorkflowError, _act
+from domain.case_state import CaseAction
+from domain.deadlines import due_at
+from domain.profiles import ServiceProfile
 
 
 def _open_referral(session: Session, case: Case, unit: Unit) -> Referral | None:

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.domain.case_state import CaseAction, CaseStatus, next_status
 from backend.models import Case, CaseEvent, Unit
 from backend.services.notifications import enqueue_sms
-from backend.services.profiles import ServiceProfile
+from domain.case_state import CaseAction, CaseStatus, next_status
+from domain.profiles import ServiceProfile
 
 # A second "press 9" within this time is the same complaint, not a new escalation.
 REPEAT_WINDOW = dt.timedelta(hours=24)

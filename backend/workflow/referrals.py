@@ -12,13 +12,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.domain.case_state import CaseAction, next_status
-from backend.domain.deadlines import due_at
 from backend.models import Case, CaseEvent, Referral, Unit, User
-from backend.services.jalali import jalali_long_fa
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit
-from backend.services.profiles import ServiceProfile
+from domain.case_state import CaseAction, next_status
+from domain.deadlines import due_at
+from domain.jalali import jalali_long_fa
+from domain.profiles import ServiceProfile
 
 # What a missed deadline costs the unit and its managers (R15).
 LATE_PENALTY = 5.0

@@ -11,10 +11,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.core.security import hash_password
-from backend.domain.case_state import OPEN_STATUSES
-from backend.domain.digits import to_persian_digits
 from backend.models import AccountEvent, Case, Notice, Unit, User
-from backend.services.profiles import ServiceProfile
+from domain.case_state import OPEN_STATUSES
+from domain.digits import to_persian_digits
+from domain.profiles import ServiceProfile
 
 INACTIVITY_LIMIT = dt.timedelta(hours=48)
 DIGEST_HOUR = 7  # local time: unit heads read it when the working day starts

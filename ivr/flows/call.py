@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from backend.core.config import Settings
 from backend.core.security import mask_phone
-from backend.services.profiles import WEEKDAYS, ServiceProfile
+from domain.profiles import WEEKDAYS, ServiceProfile
 from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.spool import Spool

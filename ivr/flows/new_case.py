@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.domain.national_id import InvalidNationalId, parse_national_id
+from domain.national_id import InvalidNationalId, parse_national_id
 from ivr.agi import CallerHungUp
 from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.channel import Recording

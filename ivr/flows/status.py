@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.domain.tracking_code import InvalidTrackingCode, parse_tracking_code
+from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
 from ivr.flows.new_case import ask_national_id

@@ -7,8 +7,8 @@ import wave
 import pytest
 from sqlalchemy import func, select
 
-from backend.domain.national_id import with_check_digit
 from backend.models import Case, CaseEvent, Recording
+from domain.national_id import with_check_digit
 from ivr.phone import HANGUP
 
 NID = with_check_digit("001354241")

@@ -6,8 +6,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from backend.domain.national_id import with_check_digit
 from backend.models import Case, CaseEvent
+from domain.national_id import with_check_digit
 from tests.ivr.test_calls import NID, OTHER_NID
 
 CALLER = "09121234567"
@@ -79,7 +79,7 @@ async def test_a_mistyped_code_is_caught_by_its_check_digit(backend, place_call,
 
 
 async def test_unknown_code_is_said_so(backend, place_call, db, vault):
-    from backend.domain.tracking_code import new_tracking_code
+    from domain.tracking_code import new_tracking_code
 
     t = await place_call(["2", f"{new_tracking_code('99')}#", "", "", ""])
     assert "case-not-found" in t.played

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from backend.domain.national_id import with_check_digit
 from backend.models import CallLog, Case, Recording
+from domain.national_id import with_check_digit
 from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, sipp_command, speech_pcap, write_call_files
 from ivr.pbx.timing import total
 

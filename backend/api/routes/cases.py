@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError
-from backend.domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 from backend.models import Case
 from backend.services.intake import IntakeError, NewCase, register_case
 from backend.services.profiles import UnknownService, get_profile
 from backend.services.status import case_status, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
+from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(require_ivr)])
 

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from backend.api.deps import AppSettings, DbSession, Now, Vault, bearer_token
 from backend.api.errors import ApiError
 from backend.core.security import tokens_match
-from backend.domain.digits import normalise_digits
 from backend.models import Caller, Case
 from backend.services.intake import IntakeError, normalise_phone
 from backend.workflow.citizen import rate_case
+from domain.digits import normalise_digits
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
 RATING_WINDOW = dt.timedelta(days=30)

@@ -16,14 +16,14 @@ from sqlalchemy import func, select
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError
-from backend.domain.case_state import OPEN_STATUSES, STAGE_FA, CaseStatus
-from backend.domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 from backend.models import Case, Notice, Unit, User
-from backend.services.jalali import jalali_text
 from backend.services.profiles import get_profile
 from backend.workflow import answers, referrals
 from backend.workflow.citizen import CitizenActError, escalate_case
 from backend.workflow.staff import reset_password
+from domain.case_state import OPEN_STATUSES, STAGE_FA, CaseStatus
+from domain.jalali import jalali_text
+from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 Staff = Annotated[User, Depends(current_user)]

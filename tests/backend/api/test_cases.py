@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from backend.domain.national_id import with_check_digit
 from backend.models import Caller, Case, CaseEvent, OutboundMessage
+from domain.national_id import with_check_digit
 
 NID = with_check_digit("001354241")
 PHONE = "09121234567"
@@ -103,7 +103,7 @@ def test_mistyped_and_unknown_tracking_codes(client, ivr_headers, db):
     typo = code[:4] + str((int(code[4]) + 1) % 10) + code[5:]
     r = client.get(f"/api/v1/cases/{typo}", headers=ivr_headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_tracking_code"
-    from backend.domain.tracking_code import new_tracking_code
+    from domain.tracking_code import new_tracking_code
 
     r = client.get(f"/api/v1/cases/{new_tracking_code('99')}", headers=ivr_headers)
     assert r.status_code == 404 and r.json()["error"]["code"] == "case_not_found"
@@ -133,7 +133,7 @@ def test_answer_is_read_only_to_the_owner(client, ivr_headers, db):
 
 
 def test_ivr_issued_code_is_kept(client, ivr_headers, db):
-    from backend.domain.tracking_code import new_tracking_code
+    from domain.tracking_code import new_tracking_code
 
     offline = new_tracking_code("21")
     r = client.post(

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from backend.domain.national_id import with_check_digit
 from backend.models import Case, CaseEvent, OutboundMessage, Referral, Unit, User
 from backend.services.intake import NewCase, register_case
 from backend.services.profiles import get_profile, get_profiles
 from backend.workflow.referrals import WorkflowError, enforce_deadlines, refer, screen
+from domain.national_id import with_check_digit
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 # A Sunday, 14:00 in Tehran.

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend.domain.deadlines import due_at
-from backend.services.profiles import Calendar, DeadlineRule
+from domain.deadlines import due_at
+from domain.profiles import Calendar, DeadlineRule
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 CAL = Calendar(weekend=["friday"], holidays=[dt.date(2026, 11, 28)])  # a Saturday holiday

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.domain.tracking_code import (
+from domain.tracking_code import (
     InvalidTrackingCode,
     damm_digit,
     is_valid_tracking_code,

@@ -42,7 +42,7 @@ def jalali_parts(moment: dt.datetime, tz: str = "Asia/Tehran") -> dict[str, int]
 
 def jalali_long_fa(moment: dt.datetime, tz: str = "Asia/Tehran") -> str:
     """۲ آذر ۱۴۰۵ ساعت ۱۰:۱۵, for SMS texts."""
-    from backend.domain.digits import to_persian_digits
+    from domain.digits import to_persian_digits
 
     j = to_jalali(moment, tz)
     return to_persian_digits(f"{j.day} {MONTHS_FA[j.month - 1]} {j.year} ساعت {j.hour:02d}:{j.minute:02d}")

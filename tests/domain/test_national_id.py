@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.domain.national_id import (
+from domain.national_id import (
     InvalidNationalId,
     check_digit,
     is_valid_national_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 
-from backend.domain.digits import normalise_digits
+from domain.digits import normalise_digits
 
 LENGTH = 10
 RANDOM_DIGITS = 7

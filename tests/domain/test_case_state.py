@@ -1,6 +1,6 @@
 import pytest
 
-from backend.domain.case_state import (
+from domain.case_state import (
     OPEN_STATUSES,
     TRANSITIONS,
     CaseAction,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from backend.services.profiles import WEEKDAYS, Calendar, DeadlineRule
+from domain.profiles import WEEKDAYS, Calendar, DeadlineRule
 
 
 def is_working_day(day: dt.date, calendar: Calendar) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.domain.digits import normalise_digits
+from domain.digits import normalise_digits
 
 
 class InvalidNationalId(ValueError):
