@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from backend.api.errors import ApiError
@@ -38,17 +39,33 @@ def get_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def bearer_token(authorization: str | None) -> str:
-    if not authorization or not authorization.lower().startswith("bearer "):
+# Security schemes, so the API's description says who may call what; auto_error is off because a
+# missing token must answer our own 401 body, not FastAPI's 403.
+ivr_bearer = HTTPBearer(
+    scheme_name="ivrToken", description="the IVR nodes' token (DIDEHBAN_IVR_TOKEN)", auto_error=False
+)
+staff_bearer = HTTPBearer(
+    scheme_name="staffSession", description="a staff session token from /api/v1/auth/login", auto_error=False
+)
+gateway_bearer = HTTPBearer(
+    scheme_name="smsGateway",
+    description="the SMS gateway's secret (DIDEHBAN_SMS_INBOUND_SECRET)",
+    auto_error=False,
+)
+Credentials = HTTPAuthorizationCredentials | None
+
+
+def bearer_token(credentials: Credentials) -> str:
+    if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "a bearer token is required")
-    return authorization[7:].strip()
+    return credentials.credentials.strip()
 
 
 def require_ivr(
     settings: Annotated[Settings, Depends(get_settings)],
-    authorization: Annotated[str | None, Header()] = None,
+    credentials: Annotated[Credentials, Depends(ivr_bearer)],
 ) -> None:
-    if not tokens_match(bearer_token(authorization), settings.ivr_token):
+    if not tokens_match(bearer_token(credentials), settings.ivr_token):
         raise ApiError(401, "unauthorized", "the IVR token is not valid")
 
 
@@ -62,14 +79,14 @@ def current_user(
     db: DbSession,
     settings: AppSettings,
     now: Now,
-    authorization: Annotated[str | None, Header()] = None,
+    credentials: Annotated[Credentials, Depends(staff_bearer)],
 ):
     """The staff member behind a session token; a revoked password ends every session (R14)."""
     from backend.core.security import InvalidSession, read_session_token
     from backend.models import User
 
     try:
-        user_id = read_session_token(bearer_token(authorization), settings.session_key, now.timestamp())
+        user_id = read_session_token(bearer_token(credentials), settings.session_key, now.timestamp())
     except InvalidSession as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
     user = db.get(User, user_id)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -16,6 +20,42 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldProblem] | None = None
+
+
+class ErrorBody(BaseModel):
+    """What every failure answers, whatever the route."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    400: "the request cannot be read",
+    401: "no valid credentials",
+    403: "not allowed for this caller",
+    404: "not found, or out of the caller's reach",
+    405: "method not allowed",
+    409: "conflicts with the current state",
+    413: "the request body is too large",
+    415: "unsupported media type",
+    422: "the input is not valid; nothing was stored",
+    429: "too many requests; see Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route really answers, with the real error body."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
 
 
 def install(app: FastAPI) -> None:
@@ -39,4 +79,12 @@ def install(app: FastAPI) -> None:
             error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A race the route did not foresee (two requests inserting the same key at once): the loser is
+        # told of the conflict and may retry; nothing half-written was kept (the session rolled back).
+        return JSONResponse(
+            error_body("conflict", "a concurrent request changed the same record: try again"), status_code=409
         )

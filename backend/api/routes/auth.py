@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now
-from backend.api.errors import ApiError
+from backend.api.errors import ApiError, error_responses
 from backend.core.security import issue_session_token, verify_password
 from backend.models import AccountEvent, User
 
-router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
+router = APIRouter(prefix="/api/v1/auth", tags=["staff"], responses=error_responses(400, 401, 413, 422, 429))
 SESSION = dt.timedelta(hours=10)  # a working day
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
-from backend.api.errors import ApiError
+from backend.api.errors import ApiError, error_responses
 from backend.models import Case
 from backend.services.intake import IntakeError, NewCase, register_case
 from backend.services.profiles import UnknownService, get_profile
@@ -17,7 +17,12 @@ from backend.services.status import case_status, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(require_ivr)])
+router = APIRouter(
+    prefix="/api/v1/cases",
+    tags=["cases"],
+    dependencies=[Depends(require_ivr)],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+)
 
 
 class CaseIn(BaseModel):

@@ -5,19 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from backend.api.deps import AppSettings, DbSession, Now, Vault, bearer_token
-from backend.api.errors import ApiError
+from backend.api.deps import AppSettings, Credentials, DbSession, Now, Vault, bearer_token, gateway_bearer
+from backend.api.errors import ApiError, error_responses
 from backend.core.security import tokens_match
 from backend.models import Caller, Case
 from backend.services.intake import IntakeError, normalise_phone
 from backend.workflow.citizen import rate_case
 from domain.digits import normalise_digits
 
-router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
+router = APIRouter(prefix="/api/v1/sms", tags=["sms"], responses=error_responses(400, 401, 413, 422, 429))
 RATING_WINDOW = dt.timedelta(days=30)
 
 
@@ -33,9 +33,9 @@ def inbound(
     vault: Vault,
     settings: AppSettings,
     now: Now,
-    authorization: Annotated[str | None, Header()] = None,
+    credentials: Annotated[Credentials, Depends(gateway_bearer)],
 ) -> dict[str, Any]:
-    if not tokens_match(bearer_token(authorization), settings.sms_inbound_secret):
+    if not tokens_match(bearer_token(credentials), settings.sms_inbound_secret):
         raise ApiError(401, "unauthorized", "the gateway's secret is not valid")
     reply = normalise_digits(body.text.strip())
     if reply not in {"1", "2", "3", "4", "5"}:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from backend.api.deps import DbSession, Now, Vault, current_user
-from backend.api.errors import ApiError
+from backend.api.errors import ApiError, error_responses
 from backend.models import Case, Notice, Unit, User
 from backend.services.profiles import get_profile
 from backend.workflow import answers, referrals
@@ -25,7 +25,9 @@ from domain.case_state import OPEN_STATUSES, STAGE_FA, CaseStatus
 from domain.jalali import jalali_text
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+router = APIRouter(
+    prefix="/api/v1/staff", tags=["staff"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429)
+)
 Staff = Annotated[User, Depends(current_user)]
 
 
