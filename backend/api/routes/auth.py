@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now
 from backend.api.errors import ApiError, error_responses
+from backend.api.schemas import RequestBody
 from backend.core.security import issue_session_token, verify_password
 from backend.models import AccountEvent, User
 
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["staff"], responses=error_respon
 SESSION = dt.timedelta(hours=10)  # a working day
 
 
-class LoginIn(BaseModel):
+class LoginIn(RequestBody):
     username: str
     password: str
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError, error_responses
+from backend.api.schemas import RequestBody
 from backend.models import Case
 from backend.services.intake import IntakeError, NewCase, register_case
 from backend.services.profiles import UnknownService, get_profile
@@ -25,7 +26,7 @@ router = APIRouter(
 )
 
 
-class CaseIn(BaseModel):
+class CaseIn(RequestBody):
     service: str = Field(examples=["1482"])
     kind: str = Field(examples=["complaint"])
     urgent: bool = False
@@ -109,7 +110,7 @@ def read_case(
     return case_status(case, profile.timezone, owner=owner)
 
 
-class EscalationIn(BaseModel):
+class EscalationIn(RequestBody):
     caller_number: str | None = None
     national_id: str | None = None
     call_id: str | None = None
@@ -127,7 +128,7 @@ def escalate(tracking_code: str, body: EscalationIn, db: DbSession, vault: Vault
     return {"status": result.status, "level": result.level, "already": result.already}
 
 
-class RatingIn(BaseModel):
+class RatingIn(RequestBody):
     rating: int = Field(ge=1, le=5)
     caller_number: str | None = None
     national_id: str | None = None

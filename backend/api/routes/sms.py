@@ -6,11 +6,12 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, Credentials, DbSession, Now, Vault, bearer_token, gateway_bearer
 from backend.api.errors import ApiError, error_responses
+from backend.api.schemas import RequestBody
 from backend.core.security import tokens_match
 from backend.models import Caller, Case
 from backend.services.intake import IntakeError, normalise_phone
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1/sms", tags=["sms"], responses=error_responses
 RATING_WINDOW = dt.timedelta(days=30)
 
 
-class InboundSms(BaseModel):
+class InboundSms(RequestBody):
     sender: str = Field(alias="from")
     text: str
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import func, select
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError, error_responses
+from backend.api.schemas import RequestBody
 from backend.models import Case, Notice, Unit, User
 from backend.services.profiles import get_profile
 from backend.workflow import answers, referrals
@@ -146,7 +147,7 @@ def read_case(code: str, user: Staff, db: DbSession, now: Now) -> dict[str, Any]
     return case_view(load_visible(db, user, code), now)
 
 
-class ScreenIn(BaseModel):
+class ScreenIn(RequestBody):
     category: str
     urgent: bool
     kind: str | None = None
@@ -171,7 +172,7 @@ def screen_case(code: str, body: ScreenIn, user: Staff, db: DbSession, now: Now)
     return _commit_view(db, case, now)
 
 
-class ReferIn(BaseModel):
+class ReferIn(RequestBody):
     unit: str
     note: str | None = None
 
@@ -200,7 +201,7 @@ def refer_case(
     return _commit_view(db, case, now)
 
 
-class AnswerIn(BaseModel):
+class AnswerIn(RequestBody):
     text: str = Field(min_length=1, max_length=20000)
 
 
@@ -217,7 +218,7 @@ def answer_case(
     return _commit_view(db, case, now)
 
 
-class NoteIn(BaseModel):
+class NoteIn(RequestBody):
     note: str | None = None
 
 
@@ -323,7 +324,7 @@ def scores(user: Staff, db: DbSession) -> dict[str, Any]:
     }
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(RequestBody):
     password: str = Field(min_length=10)
 
 
