@@ -36,7 +36,11 @@ def live_backend(settings_env, database_url):
     env = dict(os.environ)
     env["DIDEHBAN_DATABASE_URL"] = database_url
     subprocess.run(
-        [sys.executable, "-m", "backend.cli", "demo"], env=env, cwd=settings_env, check=True, capture_output=True
+        [sys.executable, "-m", "backend.cli", "demo"],
+        env=env,
+        cwd=settings_env,
+        check=True,
+        capture_output=True,
     )
     port = _free_port()
     log = (settings_env / "serve.log").open("wb")
@@ -115,4 +119,3 @@ def test_the_api_holds_under_fuzzing(live_backend, who, database_url):
     assert code == 0, output[-6000:]
     serve_log = (workdir / "serve.log").read_text(errors="replace")
     assert "Traceback" not in serve_log, serve_log[-4000:]
-
