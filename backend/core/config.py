@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # Shared secret the gateway presents when it forwards a citizen's reply (satisfaction ratings).
     sms_inbound_secret: str = ""
 
+    # --- staff passwords: argon2id cost (RFC 9106's second recommendation by default) -------------
+    # Changing these rehashes each password at its owner's next login.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=1024)
+    password_parallelism: int = Field(default=4, ge=1)
+
     # --- rate limits (the `limits` library) ----------------------------------------------------
     # Where the counters live: "memory://" holds them in this process (one worker on one machine);
     # with several workers or machines use a shared store, e.g. "redis://localhost:6379/0".

@@ -69,11 +69,18 @@ def mask_phone(number: str) -> str:
 _LEGACY_SCRYPT = "scrypt$"
 
 
-@lru_cache
 def password_hasher() -> PasswordHasher:
-    # The library's RFC 9106 defaults (argon2id, 64 MiB, 3 passes); a stored hash made with other
-    # parameters is rehashed at the next successful login.
-    return PasswordHasher()
+    # argon2id with the configured cost; a stored hash made with other parameters (or the scrypt of
+    # earlier releases) is rehashed at the owner's next successful login.
+    from backend.core.config import get_settings
+
+    s = get_settings()
+    return _hasher(s.password_time_cost, s.password_memory_kib, s.password_parallelism)
+
+
+@lru_cache
+def _hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
 
 
 def hash_password(password: str) -> str:
@@ -110,14 +117,15 @@ def password_needs_rehash(stored: str) -> bool:
 
 
 @lru_cache
-def _unknown_user_hash() -> str:
-    return hash_password(secrets.token_urlsafe(16))
+def _unknown_user_hash(time_cost: int, memory_kib: int, parallelism: int) -> str:
+    return _hasher(time_cost, memory_kib, parallelism).hash(secrets.token_urlsafe(16))
 
 
 def spend_password_work(password: str) -> None:
     """The same hashing work as a real check, for a username that does not exist (or has no
     password): an unknown name must take as long to refuse as a wrong password."""
-    verify_password(password, _unknown_user_hash())
+    hasher = password_hasher()
+    verify_password(password, _unknown_user_hash(hasher.time_cost, hasher.memory_cost, hasher.parallelism))
 
 
 def tokens_match(given: str, expected: str) -> bool:
