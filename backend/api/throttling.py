@@ -59,13 +59,6 @@ class Throttle:
         except Exception:
             log.exception("rate-limit store %s unavailable", key[0] if key else "?")
 
-    def take(self, notation: str, *key: str) -> int | None:
-        """Count one request unless a limit is exhausted; the seconds to wait if it is."""
-        wait = self.wait_seconds(notation, *key)
-        if wait is None:
-            self.count(notation, *key)
-        return wait
-
     def forget(self, notation: str, *key: str) -> None:
         try:
             for item in parse_limits(notation):
