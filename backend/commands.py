@@ -1,8 +1,11 @@
-"""Backend subcommands: serve, db, keys, demo."""
+"""Backend subcommands: serve, db, keys, demo, cases, calls, holidays."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calls", help="the latest call logs: caller (masked), path, outcome, recordings")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=_calls)
+
+    p = sub.add_parser("holidays", help="public holidays deadlines skip: list them, or override a date")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the holidays of a Jalali year (default: this year)")
+    listing.add_argument("--year", type=int, default=None, help="Jalali year, e.g. 1405")
+    setting = actions.add_parser(
+        "set", help="add a holiday (DATE --name NAME) or remove one (--remove DATE) in the overrides file"
+    )
+    setting.add_argument("date", nargs="?", help="YYYY-MM-DD, Gregorian or Jalali (1405-04-15)")
+    setting.add_argument("--name", help="what the holiday is")
+    setting.add_argument("--remove", metavar="DATE", help="a computed date that is not a holiday after all")
+    for action in (listing, setting):
+        action.add_argument("--file", type=Path, default=None, help="holidays file (default: the profiles')")
+    p.set_defaults(func=_holidays)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -126,4 +143,75 @@ def _calls(args: argparse.Namespace) -> int:
                     print(f"    {label}: {settings.recordings_dir / path}")
         if not logs:
             print("no calls logged yet (the AMI listener writes them: didehban ami)")
+    return 0
+
+
+def _profiles_holidays_file() -> Path:
+    import yaml
+
+    from backend.core.config import get_settings
+    from domain.profiles import holidays_file
+
+    for path in sorted(get_settings().services_dir.glob("*.yaml")):
+        found = holidays_file(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, path.parent)
+        if found is not None:
+            return found
+    raise SystemExit("no service profile names a holidays file")
+
+
+def parse_holiday_date(text: str) -> dt.date:
+    """2026-07-06, or a Jalali date (1405-04-15, 1405/04/15): years before 1700 are Jalali."""
+    import jdatetime
+
+    parts = text.strip().replace("/", "-").split("-")
+    try:
+        year, month, day = (int(p) for p in parts)
+        if year < 1700:
+            return jdatetime.date(year, month, day).togregorian()
+        return dt.date(year, month, day)
+    except ValueError:
+        raise SystemExit(f"not a date: {text!r} (YYYY-MM-DD, Gregorian or Jalali)") from None
+
+
+def _holidays(args: argparse.Namespace) -> int:
+    import jdatetime
+
+    from domain.holidays import (
+        holidays_from_file,
+        holidays_in_year,
+        load_overrides,
+        overrides_path,
+        save_overrides,
+    )
+
+    spec = args.file or _profiles_holidays_file()
+    if args.action == "list":
+        year = args.year or jdatetime.date.today().year
+        days = holidays_in_year(holidays_from_file(spec), year)
+        for h in days:
+            jalali = jdatetime.date.fromgregorian(date=h.date)
+            weekday = h.date.strftime("%a")
+            print(f"{h.date}  {jalali.strftime('%Y/%m/%d')}  {weekday}  {h.source:<8}  {h.name}")
+        if not days:
+            print(f"no holidays computed for {year}: widen jalali_years in {spec}")
+        return 0
+    target = overrides_path(spec)
+    if target is None:
+        print(f"{spec} is a plain list of dates: edit it by hand", file=sys.stderr)
+        return 2
+    if bool(args.date) == bool(args.remove) or (args.date and not args.name):
+        print("give DATE --name NAME, or --remove DATE", file=sys.stderr)
+        return 2
+    overrides = load_overrides(target)
+    if args.remove:
+        day = parse_holiday_date(args.remove)
+        overrides.add.pop(day, None)
+        overrides.remove.add(day)
+        print(f"{day} is not a holiday ({target})")
+    else:
+        day = parse_holiday_date(args.date)
+        overrides.remove.discard(day)
+        overrides.add[day] = args.name
+        print(f"{day} is a holiday: {args.name} ({target})")
+    save_overrides(target, overrides)
     return 0

@@ -88,14 +88,23 @@ class ServiceProfile(BaseModel):
         return self.deadlines["normal"]
 
 
+def holidays_file(raw: dict, base: Path) -> Path | None:
+    """The holidays file a profile names (shared by several profiles), if it names one."""
+    holidays = (raw.get("calendar") or {}).get("holidays")
+    if not isinstance(holidays, str):
+        return None
+    path = Path(holidays)
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path if (PROJECT_ROOT / path).exists() else base / path
+    return path
+
+
 def _resolve_holidays(raw: dict, base: Path) -> dict:
-    cal = raw.get("calendar") or {}
-    holidays = cal.get("holidays")
-    if isinstance(holidays, str):  # a file of dates shared by several profiles
-        path = Path(holidays)
-        if not path.is_absolute():
-            path = PROJECT_ROOT / path if (PROJECT_ROOT / path).exists() else base / path
-        cal["holidays"] = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    from domain.holidays import holidays_from_file
+
+    path = holidays_file(raw, base)
+    if path is not None:  # computed years and overrides, or a plain list of dates
+        raw["calendar"]["holidays"] = sorted({h.date for h in holidays_from_file(path)})
     return raw
 
 

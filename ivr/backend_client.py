@@ -86,11 +86,14 @@ class BackendClient:
             return None
         raise self._rejected(response)
 
-    async def escalate(self, tracking_code: str, *, caller_number: str, call_id: str) -> dict[str, Any]:
+    async def escalate(
+        self, tracking_code: str, *, caller_number: str, call_id: str, national_id: str | None = None
+    ) -> dict[str, Any]:
+        # The backend escalates only for the case's owner: the calling number or the national ID.
         response = await self._request(
             "POST",
             f"/api/v1/cases/{tracking_code}/escalations",
-            json={"caller_number": caller_number or None, "call_id": call_id},
+            json={"caller_number": caller_number or None, "national_id": national_id, "call_id": call_id},
         )
         if response.status_code in (200, 201):
             return response.json()

@@ -19,6 +19,10 @@ TEST_SECRETS = {
     "DIDEHBAN_IVR_TOKEN": "test-ivr-token",
     "DIDEHBAN_SESSION_KEY": "test-session-key",
     "DIDEHBAN_AMI_SECRET": "test-ami-secret",
+    # Cheap argon2 for tests (the default costs about 0.3 s a hash on a busy machine).
+    "DIDEHBAN_PASSWORD_TIME_COST": "1",
+    "DIDEHBAN_PASSWORD_MEMORY_KIB": "1024",
+    "DIDEHBAN_PASSWORD_PARALLELISM": "1",
 }
 
 

@@ -8,12 +8,14 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.api.errors import ApiError
 from backend.core.config import Settings, get_settings
 from backend.core.db import get_sessionmaker
-from backend.core.security import IdentityVault, tokens_match
+from backend.core.security import IdentityVault, InvalidSession, read_session_token, tokens_match
+from backend.models import StaffSession, User
 
 
 def get_db() -> Iterator[Session]:
@@ -75,21 +77,32 @@ Now = Annotated[dt.datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-def current_user(
+def current_session(
     db: DbSession,
     settings: AppSettings,
     now: Now,
     credentials: Annotated[Credentials, Depends(staff_bearer)],
-):
-    """The staff member behind a session token; a revoked password ends every session (R14)."""
-    from backend.core.security import InvalidSession, read_session_token
-    from backend.models import User
-
+) -> StaffSession:
+    """The open session behind a token: a signed token is not enough once its session has ended
+    (logout, a password reset, a revocation)."""
     try:
-        user_id = read_session_token(bearer_token(credentials), settings.session_key, now.timestamp())
+        claims = read_session_token(bearer_token(credentials), settings.session_key, now.timestamp())
     except InvalidSession as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
-    user = db.get(User, user_id)
+    row = db.scalar(select(StaffSession).where(StaffSession.session_id == claims.session_id))
+    if row is None or row.user_id != claims.user_id:
+        raise ApiError(401, "unauthorized", "the session token is not valid")
+    if row.ended_at is not None:
+        raise ApiError(401, "session_ended", "this session has ended: log in again")
+    return row
+
+
+def current_user(
+    db: DbSession,
+    staff_session: Annotated[StaffSession, Depends(current_session)],
+) -> User:
+    """The staff member behind a session token; a revoked password ends every session (R14)."""
+    user = db.get(User, staff_session.user_id)
     if user is None or not user.is_active:
         raise ApiError(401, "unauthorized", "this account is not active")
     if user.password_revoked_at is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +81,43 @@ class Settings(BaseSettings):
     sms_line_number: str = ""
     # Shared secret the gateway presents when it forwards a citizen's reply (satisfaction ratings).
     sms_inbound_secret: str = ""
+
+    # --- staff passwords: argon2id cost (RFC 9106's second recommendation by default) -------------
+    # Changing these rehashes each password at its owner's next login.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=1024)
+    password_parallelism: int = Field(default=4, ge=1)
+
+    # --- rate limits (the `limits` library) ----------------------------------------------------
+    # Where the counters live: "memory://" holds them in this process (one worker on one machine);
+    # with several workers or machines use a shared store, e.g. "redis://localhost:6379/0".
+    rate_limit_storage: str = "memory://"
+    # Limits in `limits` notation; ";" separates several windows, all enforced.
+    # Status look-ups and escalations per calling number (the IVR sends it with every request).
+    rate_limit_per_caller: str = "10/minute;60/day"
+    # Status look-ups and escalations per client address. Every call reaches the backend from the
+    # IVR node's one FastAGI address, so this is the node's whole budget: keep it high.
+    rate_limit_per_address: str = "600/minute"
+    # Login attempts per client address, whatever their outcome.
+    login_attempts_per_address: str = "30/minute"
+    # Failed logins per username: each window crossed is a longer wait (back-off).
+    login_failures_per_user: str = "5/15minutes;10/hour;20/day"
+    # Failed logins per client address (one address trying many usernames).
+    login_failures_per_address: str = "20/15minutes;100/day"
+
+    @field_validator(
+        "rate_limit_per_caller",
+        "rate_limit_per_address",
+        "login_attempts_per_address",
+        "login_failures_per_user",
+        "login_failures_per_address",
+    )
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value)  # a typo fails at start-up, not on the first request
+        return value
 
     # --- demo ------------------------------------------------------------------------------
     # Password given to the demo users that `didehban demo` creates (never used outside the demo).

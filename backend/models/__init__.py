@@ -6,7 +6,7 @@ from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, 
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
 from backend.models.scheduling import SchedulerLease
-from backend.models.staff import AccountEvent, Notice
+from backend.models.staff import AccountEvent, Notice, StaffSession
 
 __all__ = [
     "AccountEvent",
@@ -21,6 +21,7 @@ __all__ = [
     "Recording",
     "Referral",
     "SchedulerLease",
+    "StaffSession",
     "Unit",
     "User",
     "utcnow",

@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.core.security import hash_password
-from backend.models import AccountEvent, Case, Notice, Unit, User
+from backend.models import AccountEvent, Case, Notice, StaffSession, Unit, User
 from domain.case_state import OPEN_STATUSES
 from domain.digits import to_persian_digits
 from domain.profiles import ServiceProfile
@@ -80,7 +80,21 @@ def revoke_inactive(session: Session, now: dt.datetime, *, limit: dt.timedelta =
                 note="کارتابل ۴۸ ساعت باز نشده است",
             )
         )
+        end_sessions(session, user, now=now, reason="password_revoked")
     return len(stale)
+
+
+def end_sessions(
+    session: Session, user: User, *, now: dt.datetime, reason: str, only: str | None = None
+) -> int:
+    """End the user's open sessions (or just the one named `only`); their tokens stop working."""
+    stmt = update(StaffSession).where(StaffSession.user_id == user.id, StaffSession.ended_at.is_(None))
+    if only is not None:
+        stmt = stmt.where(StaffSession.session_id == only)
+    result = session.execute(
+        stmt.values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 def reset_password(session: Session, admin: User, user: User, new_password: str, *, now: dt.datetime) -> None:
@@ -92,6 +106,8 @@ def reset_password(session: Session, admin: User, user: User, new_password: str,
     user.password_hash = hash_password(new_password)
     user.password_revoked_at = None
     user.last_inbox_at = now  # the 48 hours start again
+    # Whoever held the old password (or a token issued with it) is out at once.
+    end_sessions(session, user, now=now, reason="password_reset")
     session.add(AccountEvent(user_id=user.id, action="password_reset", actor=admin.username, at=now))
 
 

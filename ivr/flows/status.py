@@ -21,8 +21,11 @@ def say_moment(moment: dict[str, Any] | None) -> list[str]:
 
 
 def status_prompts(status: dict[str, Any]) -> list[str]:
-    """What is read, in order: stage, kind, unit, dates, deadline. Pure, so it is tested alone."""
-    ids = ["status-intro", f"stage-{status['status']}", "case-kind-is", f"kind-{status['kind']}"]
+    """What is read, in order: stage, kind, unit, dates, deadline. Pure, so it is tested alone.
+    Kind, urgency and unit come only to the case's owner; anyone else hears the stage and dates."""
+    ids = ["status-intro", f"stage-{status['status']}"]
+    if status.get("kind"):
+        ids += ["case-kind-is", f"kind-{status['kind']}"]
     if status.get("urgent"):
         ids.append("urgent-word")
     if status.get("unit_code") and status["status"] not in ("closed", "rejected"):
@@ -73,13 +76,18 @@ async def read_answer(call: Call, status: dict[str, Any]) -> dict[str, Any]:
         # Not the number that filed it: the national ID proves ownership (R9).
         await call.channel.play(["answer-only-for-owner"], keys="")
         national_id = await ask_national_id(call)
-        proved = await call.client.case_status(status["tracking_code"], national_id=national_id)
+        proved = await call.client.case_status(
+            status["tracking_code"],
+            caller_number=call.channel.info.caller_number or None,
+            national_id=national_id,
+        )
         if not proved or not proved.get("owner_verified"):
             await call.step("owner:no")
             await call.channel.play(["not-owner"], keys="")
             return status
         await call.step("owner:nid")
-        status = proved
+        # Kept for pressing 9 later in the call: escalation needs the same proof.
+        status = {**proved, "proved_national_id": national_id}
     answer_prompt = await call.in_thread(render_text, status["answer"])
     await call.channel.play(["answer-is", answer_prompt], keys="")
     return status
@@ -107,13 +115,29 @@ async def offer_escalation(call: Call, status: dict[str, Any]) -> None:
     if key != "9":
         return
     await call.step("escalate")
+    national_id = status.get("proved_national_id")
+    if not status.get("owner_verified") and not national_id:
+        # Not the number that filed it: only the filer may escalate, proved by the national ID (R9).
+        try:
+            national_id = await ask_national_id(call)
+        except TooManyFailures:
+            return
     try:
         result = await call.client.escalate(
-            status["tracking_code"], caller_number=call.channel.info.caller_number, call_id=call.call_id
+            status["tracking_code"],
+            caller_number=call.channel.info.caller_number,
+            national_id=national_id,
+            call_id=call.call_id,
         )
     except BackendRejected as exc:
         call.log("escalation refused: %s", exc.code)
-        await call.channel.play(["already-escalated" if exc.status == 409 else "status-unavailable"], keys="")
+        if exc.status == 403:
+            await call.step("owner:no")
+            await call.channel.play(["not-owner"], keys="")
+        else:
+            await call.channel.play(
+                ["already-escalated" if exc.status == 409 else "status-unavailable"], keys=""
+            )
         return
     await call.finish("escalated")
     await call.channel.play(["already-escalated" if result.get("already") else "escalated"], keys="")
@@ -122,7 +146,7 @@ async def offer_escalation(call: Call, status: dict[str, Any]) -> None:
 async def case_status(call: Call) -> None:
     try:
         status = await ask_tracking_code(call)
-    except BackendUnavailable:
+    except (BackendUnavailable, BackendRejected):  # down, or too many look-ups from this number (429)
         await call.channel.play(["status-unavailable", "goodbye"], keys="")
         await call.finish("failed")
         return
@@ -134,6 +158,6 @@ async def case_status(call: Call) -> None:
         if status["status"] == "closed" and status.get("owner_verified") and not status.get("rated"):
             await survey(call, status)
         await offer_escalation(call, status)
-    except BackendUnavailable:
+    except (BackendUnavailable, BackendRejected):
         await call.channel.play(["status-unavailable"], keys="")
     await call.channel.play(["goodbye"], keys="")

@@ -136,3 +136,36 @@ async def test_111_status(backend, place_call, db, vault):
     db.commit()
     t = await place_call(["2", f"{case.tracking_code}#", ""], service="111")
     assert "welcome-111" in t.played and "unit-111-khz" in t.played
+
+
+async def test_a_stranger_hears_the_stage_and_dates_but_not_what_the_case_is(backend, place_call, db, vault):
+    code = file_case(db, vault)
+    t = await place_call(["2", f"{code}#", ""], caller="09350000000")
+    played = t.played
+    assert "stage-received" in played and "registered-on" in played and "deadline-is" in played
+    i = played.index("registered-on")
+    assert played[i + 1].startswith("ord-") and played[i + 2].startswith("month-")
+    assert not any(p.startswith(("kind-", "unit-")) for p in played)
+    assert "case-kind-is" not in played and "urgent-word" not in played and "handled-by" not in played
+
+
+async def test_a_stranger_cannot_escalate_without_the_national_id(backend, place_call, db, vault):
+    code = file_case(db, vault)
+    t = await place_call(["2", f"{code}#", "9", f"{OTHER_NID}#", "1"], caller="09350000000")
+    assert "enter-national-id" in t.played and "not-owner" in t.played and "escalated" not in t.played
+    db.expire_all()
+    assert db.scalar(select(Case)).escalation_level == 0
+    # The filer calling from another phone proves it and escalates.
+    t = await place_call(["2", f"{code}#", "9", f"{NID}#", "1"], caller="09350000000")
+    assert "escalated" in t.played and t.variables["DIDEHBAN_OUTCOME"] == "escalated"
+    db.expire_all()
+    assert db.scalar(select(Case)).escalation_level == 1
+
+
+async def test_an_owner_proved_by_national_id_escalates_without_a_second_proof(
+    backend, place_call, db, vault
+):
+    code = file_case(db, vault, answer=ANSWER)
+    t = await place_call(["2", f"{code}#", f"{NID}#", "1", "9"], caller="09350000000")
+    assert "answer-is" in t.played and "escalated" in t.played
+    assert t.played.count("enter-national-id") == 1

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody
+from backend.api.throttling import Throttle, Throttling, client_address, enforce
+from backend.core.config import Settings
+from backend.core.security import IdentityVault
 from backend.models import Case
-from backend.services.intake import IntakeError, NewCase, register_case
+from backend.services.intake import IntakeError, NewCase, normalise_phone, register_case
 from backend.services.profiles import UnknownService, get_profile
-from backend.services.status import case_status, is_owner
+from backend.services.status import CaseStatusOut, case_status, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
@@ -96,14 +99,40 @@ def load_case(db, raw_code: str) -> Case:
     return case
 
 
-@router.get("/{tracking_code}")
+def throttle_caller(
+    request: Request,
+    throttle: Throttle,
+    settings: Settings,
+    vault: IdentityVault,
+    caller_number: str | None,
+    what: str,
+) -> None:
+    """Status look-ups and escalations per calling number and per client address. IVR requests all
+    come from the node's address, so callers are told apart by their number; the address budget
+    (high) caps the node as a whole and anyone replaying the token."""
+    checks = [(settings.rate_limit_per_address, ("case-address", client_address(request)))]
+    if caller_number:
+        try:
+            number = normalise_phone(caller_number)
+        except IntakeError:
+            number = caller_number.strip()
+        # A keyed hash, so a shared store never holds a phone number.
+        checks.append((settings.rate_limit_per_caller, ("case-caller", vault.lookup_hash(number)[:32])))
+    enforce(throttle, checks, what)
+
+
+@router.get("/{tracking_code}", response_model=CaseStatusOut)
 def read_case(
     tracking_code: str,
+    request: Request,
     db: DbSession,
     vault: Vault,
+    settings: AppSettings,
+    throttle: Throttling,
     caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
     national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
 ) -> dict[str, Any]:
+    throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
     case = load_case(db, tracking_code)
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
@@ -116,10 +145,29 @@ class EscalationIn(RequestBody):
     call_id: str | None = None
 
 
-@router.post("/{tracking_code}/escalations", status_code=201)
-def escalate(tracking_code: str, body: EscalationIn, db: DbSession, vault: Vault, now: Now) -> dict[str, Any]:
-    """The citizen's "press 9": the case was not followed up (R8)."""
+class EscalationOut(BaseModel):
+    status: str
+    level: int
+    already: bool
+
+
+@router.post("/{tracking_code}/escalations", status_code=201, response_model=EscalationOut)
+def escalate(
+    tracking_code: str,
+    body: EscalationIn,
+    request: Request,
+    db: DbSession,
+    vault: Vault,
+    settings: AppSettings,
+    throttle: Throttling,
+    now: Now,
+) -> dict[str, Any]:
+    """The citizen's "press 9": the case was not followed up (R8). Only whoever filed the case may
+    escalate it: the same proof as hearing the answer (the calling number or the national ID)."""
+    throttle_caller(request, throttle, settings, vault, body.caller_number, "escalations")
     case = load_case(db, tracking_code)
+    if not is_owner(case, vault, body.caller_number, body.national_id):
+        raise ApiError(403, "not_owner", "only whoever filed the case can escalate it")
     try:
         result = escalate_case(db, vault, get_profile(case.service), case, now=now)
     except CitizenActError as exc:
@@ -134,7 +182,11 @@ class RatingIn(RequestBody):
     national_id: str | None = None
 
 
-@router.post("/{tracking_code}/satisfaction", status_code=201)
+class RatingOut(BaseModel):
+    rating: int
+
+
+@router.post("/{tracking_code}/satisfaction", status_code=201, response_model=RatingOut)
 def satisfaction(tracking_code: str, body: RatingIn, db: DbSession, vault: Vault, now: Now) -> dict[str, Any]:
     """The owner rates the handling of a closed case, 1 to 5 (R21)."""
     case = load_case(db, tracking_code)

@@ -8,11 +8,12 @@ here carries a complainant's national ID or phone number (R9).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
-from sqlalchemy import func, select
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_, select, update
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError, error_responses
@@ -129,17 +130,73 @@ def inbox(user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
         )
     ).all()
     held = sorted(held, key=lambda c: (c.due_at is None, c.due_at or now))
+    # Unread notices, and those read in the last week so one read by mistake can be found again.
     notices = db.scalars(
-        select(Notice).where(Notice.user_id == user.id, Notice.read_at.is_(None)).order_by(Notice.id)
+        select(Notice)
+        .where(
+            Notice.user_id == user.id,
+            or_(Notice.read_at.is_(None), Notice.read_at >= now - NOTICES_KEPT_READ),
+        )
+        .order_by(Notice.id)
     ).all()
     db.commit()
     return {
         "unit": user.unit.code if user.unit else None,
         "cases": [case_view(c, now) for c in held],
-        "notices": [
-            {"id": n.id, "kind": n.kind, "text": n.text, "at": n.created_at.isoformat()} for n in notices
-        ],
+        "notices": [notice_view(n) for n in notices],
+        "unread_notices": sum(1 for n in notices if n.read_at is None),
     }
+
+
+NOTICES_KEPT_READ = dt.timedelta(days=7)
+
+
+def notice_view(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "kind": notice.kind,
+        "text": notice.text,
+        "at": notice.created_at.isoformat(),
+        "read_at": notice.read_at.isoformat() if notice.read_at else None,
+    }
+
+
+class NoticeOut(BaseModel):
+    id: int
+    kind: str
+    text: str
+    at: str
+    read_at: str | None
+
+
+class NoticesRead(BaseModel):
+    marked: int
+
+
+@router.post("/notices/read-all", response_model=NoticesRead)
+def read_all_notices(user: Staff, db: DbSession, now: Now) -> dict[str, int]:
+    """Mark every unread notice of the caller read."""
+    result = db.execute(
+        update(Notice)
+        .where(Notice.user_id == user.id, Notice.read_at.is_(None))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    return {"marked": result.rowcount or 0}
+
+
+@router.post("/notices/{notice_id}/read", response_model=NoticeOut)
+def read_notice(notice_id: int, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
+    """Mark one notice read. Someone else's notice looks the same as a missing one."""
+    # An id beyond the column's range is absent too, not a database error.
+    notice = db.get(Notice, notice_id) if 0 < notice_id < 2**31 else None
+    if notice is None or notice.user_id != user.id:
+        raise ApiError(404, "notice_not_found", "no such notice in your inbox")
+    if notice.read_at is None:  # the first reading is the one kept
+        notice.read_at = now
+        db.commit()
+    return notice_view(notice)
 
 
 @router.get("/cases/{code}")
