@@ -9,7 +9,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scheduler", help="enforce deadlines and send SMS (one active process, lease-guarded)")
     p.add_argument("--once", action="store_true", help="run one tick and exit")
     p.add_argument("--every", type=float, default=15.0, help="seconds between ticks")
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print each job's last successful run, the SMS outbox and the quarantined items, and exit",
+    )
     p.set_defaults(func=_scheduler)
+
+
+def _status() -> int:
+    from backend.core.db import get_sessionmaker
+    from backend.scheduler.health import format_status, scheduler_status
+
+    with get_sessionmaker()() as session:
+        print(format_status(scheduler_status(session)))
+    return 0
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -34,6 +48,8 @@ def _scheduler(args: argparse.Namespace) -> int:
     if current_revision(settings.database_url) is None:
         print("didehban scheduler: the database has no schema yet: run `didehban db upgrade` first")
         return 2
+    if args.status:
+        return _status()
     sender = sender_from_settings(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}"
 
