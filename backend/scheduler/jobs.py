@@ -252,19 +252,21 @@ class _Tick:
                 )
             failures = failures_of(session, "sms")
         delivery = DeliveryReport()
-        for message_id in due:
-            key = str(message_id)
-            if failures.get(key):  # quarantined
-                continue
-            self.item(
-                "sms",
-                key,
-                partial(self._send_one, message_id, delivery),
-                failures=failures,
-                tracking_code=codes.get(message_id),
-                on_failure=partial(self._give_back, message_id),
-            )
-        self.report.sms_sent += delivery.sent
+        try:
+            for message_id in due:
+                key = str(message_id)
+                if failures.get(key):  # quarantined
+                    continue
+                self.item(
+                    "sms",
+                    key,
+                    partial(self._send_one, message_id, delivery),
+                    failures=failures,
+                    tracking_code=codes.get(message_id),
+                    on_failure=partial(self._give_back, message_id),
+                )
+        finally:  # what was sent counts, even in a tick that lost the lease
+            self.report.sms_sent += delivery.sent
 
     def _send_one(self, message_id: int, delivery: DeliveryReport, session: Session) -> bool:
         return deliver_one(session, self.sender, self.vault, message_id, self.now, delivery)
