@@ -32,11 +32,12 @@ def _scheduler(args: argparse.Namespace) -> int:
     import os
     import socket
 
+    from alembic.script import ScriptDirectory
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from backend.core.config import get_settings
     from backend.core.db import get_sessionmaker
-    from backend.core.migrate import current_revision
+    from backend.core.migrate import alembic_config, current_revision
     from backend.notifications.senders import sender_from_settings
     from backend.scheduler.jobs import tick
     from backend.scheduler.lease import release
@@ -45,8 +46,17 @@ def _scheduler(args: argparse.Namespace) -> int:
     settings = get_settings()
     # Migrating is `didehban db upgrade`'s (and `serve`'s) job: two processes migrating one database
     # at once could race. The scheduler only checks the schema is there.
-    if current_revision(settings.database_url) is None:
+    revision = current_revision(settings.database_url)
+    if revision is None:
         print("didehban scheduler: the database has no schema yet: run `didehban db upgrade` first")
+        return 2
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    if revision != head:
+        # An old schema lacks the tables the jobs keep their health in: every job would fail.
+        print(
+            f"didehban scheduler: the database schema is at {revision}, the code needs {head}: "
+            "run `didehban db upgrade` first"
+        )
         return 2
     if args.status:
         return _status()

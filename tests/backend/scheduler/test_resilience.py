@@ -262,3 +262,29 @@ def test_healthz_gives_the_scheduler_detail_to_administrators_only(client, db, v
     schema = client.get("/openapi.json").json()
     ok = schema["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"$ref": "#/components/schemas/AdminHealth"} in ok["anyOf"]
+
+
+def test_the_scheduler_refuses_an_outdated_schema(settings_env, tmp_path, monkeypatch):
+    """Without the tables it keeps its health in, every job would fail: it says what to run instead."""
+    from alembic import command
+
+    from backend.core.db import make_engine
+    from backend.core.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+        command.downgrade(cfg, "-1")
+    engine.dispose()
+    monkeypatch.setenv("DIDEHBAN_DATABASE_URL", url)
+    for flag in ("--once", "--status"):
+        r = subprocess.run(
+            [sys.executable, "-m", "backend.cli", "scheduler", flag],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 2 and "didehban db upgrade" in r.stdout, flag
