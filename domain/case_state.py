@@ -5,6 +5,7 @@ received -screen-> screened -refer-> referred -answer-> answered -approve-> appr
                                       |  '-refer (down)   |  '-approve (up)   |
                                       '---- send_back ----'-------------------'
 referred -return_late-> returned   (deadline missed: back to the central office, R13)
+escalated -return_late-> returned  (the unit the citizen escalated to missed its own deadline)
 any open state, or closed -escalate-> escalated   (the citizen re-reported, R8)
 received/screened/returned/escalated -reject-> rejected   (duplicate, out of scope)
 """
@@ -69,6 +70,7 @@ TRANSITIONS: dict[tuple[CaseStatus, CaseAction], CaseStatus] = {
     (S.ESCALATED, A.REFER): S.REFERRED,
     (S.ESCALATED, A.ANSWER): S.ANSWERED,
     (S.ESCALATED, A.ESCALATE): S.ESCALATED,  # re-reported again: one level higher
+    (S.ESCALATED, A.RETURN_LATE): S.RETURNED,  # the level it was raised to missed its deadline
     (S.ESCALATED, A.REJECT): S.REJECTED,
     (S.CLOSED, A.ESCALATE): S.ESCALATED,  # "not followed up" after closure, R8: at any stage
     (S.REJECTED, A.REOPEN): S.SCREENED,  # a rejection found wrong on review

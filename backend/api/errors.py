@@ -53,6 +53,7 @@ _MEANING = {
     415: "unsupported media type",
     422: "the input is not valid; nothing was stored",
     429: "too many requests; see Retry-After",
+    503: "a service it depends on (the database) does not answer; try again",
 }
 
 

@@ -5,7 +5,7 @@ from backend.models.calls import CallLog
 from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, Referral
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
-from backend.models.scheduling import SchedulerLease
+from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
 from backend.models.staff import AccountEvent, Notice, StaffSession
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "OutboundMessage",
     "Recording",
     "Referral",
+    "SchedulerFailure",
+    "SchedulerJobRun",
     "SchedulerLease",
     "StaffSession",
     "Unit",

@@ -108,7 +108,7 @@ class Referral(Base):
     referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     referred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    # open | answered | returned | approved | sent_back | superseded
+    # open | answered | returned | referred_on | sent_back | escalated (handed to the level above)
     state: Mapped[str] = mapped_column(String(20), default="open", index=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)

@@ -56,6 +56,73 @@ def _claim(session: Session, message_id: int, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
+def due_message_ids(session: Session, now: dt.datetime, *, batch: int = 50) -> list[int]:
+    """The messages to try now, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboundMessage.id)
+            .where(
+                or_(OutboundMessage.status == "pending", OutboundMessage.status == "sending"),
+                OutboundMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboundMessage.next_attempt_at)
+            .limit(batch)
+        ).all()
+    )
+
+
+def deliver_one(
+    session: Session,
+    sender: SmsSender,
+    vault: IdentityVault,
+    message_id: int,
+    now: dt.datetime,
+    report: DeliveryReport,
+) -> bool:
+    """Claim and send one message, recording the gateway's answer. False if another worker holds
+    it. Anything but the gateway's own errors (an undecryptable number, a crash) escapes with the
+    message left claimed: the caller decides whether to retry it or give it up."""
+    if not _claim(session, message_id, now):
+        return False  # another worker took it
+    message = session.get(OutboundMessage, message_id)
+    session.refresh(message)
+    number = vault.decrypt(message.to_enc)  # decrypted only now, never logged in full
+    try:
+        provider_id = sender.send(number, message.body, f"didehban-{message.id}")
+    except TransientSendError as exc:
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status, message.last_error = "failed", str(exc)
+            report.failed += 1
+        else:
+            message.status, message.last_error = "pending", str(exc)
+            message.next_attempt_at = now + backoff(message.attempts)
+            report.retried += 1
+        log.warning("SMS %s to %s not sent (%s)", message.id, mask_phone(number), exc)
+    except PermanentSendError as exc:
+        message.status, message.last_error = "failed", str(exc)
+        report.failed += 1
+        log.error("SMS %s to %s refused: %s", message.id, mask_phone(number), exc)
+    else:
+        message.status, message.sent_at, message.provider_id = "sent", now, provider_id
+        message.last_error = None
+        report.sent += 1
+    session.commit()
+    return True
+
+
+def give_back(session: Session, message_id: int, now: dt.datetime, error: str, *, final: bool) -> None:
+    """After an unexpected error with a claimed message: due again after a back-off or, if `final`,
+    failed for good (the scheduler quarantines it). Not committed here."""
+    message = session.get(OutboundMessage, message_id)
+    if message is None or message.status not in ("pending", "sending"):
+        return
+    message.last_error = error
+    if final:
+        message.status = "failed"
+    else:
+        message.status, message.next_attempt_at = "pending", now + backoff(max(1, message.attempts))
+
+
 def deliver_due(
     sessions: sessionmaker[Session],
     sender: SmsSender,
@@ -66,39 +133,6 @@ def deliver_due(
 ) -> DeliveryReport:
     report = DeliveryReport()
     with sessions() as session:
-        due = session.scalars(
-            select(OutboundMessage.id)
-            .where(
-                or_(OutboundMessage.status == "pending", OutboundMessage.status == "sending"),
-                OutboundMessage.next_attempt_at <= now,
-            )
-            .order_by(OutboundMessage.next_attempt_at)
-            .limit(batch)
-        ).all()
-        for message_id in due:
-            if not _claim(session, message_id, now):
-                continue  # another worker took it
-            message = session.get(OutboundMessage, message_id)
-            session.refresh(message)
-            number = vault.decrypt(message.to_enc)  # decrypted only now, never logged in full
-            try:
-                provider_id = sender.send(number, message.body, f"didehban-{message.id}")
-            except TransientSendError as exc:
-                if message.attempts >= MAX_ATTEMPTS:
-                    message.status, message.last_error = "failed", str(exc)
-                    report.failed += 1
-                else:
-                    message.status, message.last_error = "pending", str(exc)
-                    message.next_attempt_at = now + backoff(message.attempts)
-                    report.retried += 1
-                log.warning("SMS %s to %s not sent (%s)", message.id, mask_phone(number), exc)
-            except PermanentSendError as exc:
-                message.status, message.last_error = "failed", str(exc)
-                report.failed += 1
-                log.error("SMS %s to %s refused: %s", message.id, mask_phone(number), exc)
-            else:
-                message.status, message.sent_at, message.provider_id = "sent", now, provider_id
-                message.last_error = None
-                report.sent += 1
-            session.commit()
+        for message_id in due_message_ids(session, now, batch=batch):
+            deliver_one(session, sender, vault, message_id, now, report)
     return report

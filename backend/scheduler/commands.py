@@ -9,7 +9,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scheduler", help="enforce deadlines and send SMS (one active process, lease-guarded)")
     p.add_argument("--once", action="store_true", help="run one tick and exit")
     p.add_argument("--every", type=float, default=15.0, help="seconds between ticks")
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="print each job's last successful run, the SMS outbox and the quarantined items, and exit",
+    )
     p.set_defaults(func=_scheduler)
+
+
+def _status() -> int:
+    from backend.core.db import get_sessionmaker
+    from backend.scheduler.health import format_status, scheduler_status
+
+    with get_sessionmaker()() as session:
+        print(format_status(scheduler_status(session)))
+    return 0
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -18,11 +32,12 @@ def _scheduler(args: argparse.Namespace) -> int:
     import os
     import socket
 
+    from alembic.script import ScriptDirectory
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from backend.core.config import get_settings
     from backend.core.db import get_sessionmaker
-    from backend.core.migrate import current_revision
+    from backend.core.migrate import alembic_config, current_revision
     from backend.notifications.senders import sender_from_settings
     from backend.scheduler.jobs import tick
     from backend.scheduler.lease import release
@@ -31,9 +46,20 @@ def _scheduler(args: argparse.Namespace) -> int:
     settings = get_settings()
     # Migrating is `didehban db upgrade`'s (and `serve`'s) job: two processes migrating one database
     # at once could race. The scheduler only checks the schema is there.
-    if current_revision(settings.database_url) is None:
+    revision = current_revision(settings.database_url)
+    if revision is None:
         print("didehban scheduler: the database has no schema yet: run `didehban db upgrade` first")
         return 2
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    if revision != head:
+        # An old schema lacks the tables the jobs keep their health in: every job would fail.
+        print(
+            f"didehban scheduler: the database schema is at {revision}, the code needs {head}: "
+            "run `didehban db upgrade` first"
+        )
+        return 2
+    if args.status:
+        return _status()
     sender = sender_from_settings(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}"
 

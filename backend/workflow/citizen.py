@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.models import Case, CaseEvent, Unit
+from backend.models import Case, CaseEvent, Referral, Unit
 from backend.services.notifications import enqueue_sms
 from domain.case_state import CaseAction, CaseStatus, next_status
+from domain.deadlines import due_at
 from domain.profiles import ServiceProfile
 
 # A second "press 9" within this time is the same complaint, not a new escalation.
@@ -63,6 +64,7 @@ def escalate_case(
     case.escalation_level += 1
     case.current_unit = target
     case.updated_at = now
+    _hand_referral_up(session, profile, case, target, now=now)
     session.add(
         CaseEvent(
             case=case,
@@ -98,6 +100,39 @@ def escalate_case(
         now=now,
     )
     return Escalation(case.status, case.escalation_level, target.code if target else None, already=False)
+
+
+def _hand_referral_up(
+    session: Session, profile: ServiceProfile, case: Case, target: Unit | None, *, now: dt.datetime
+) -> None:
+    """The unit the case is taken from no longer holds it: its open referral ends ("escalated"), and
+    the level above gets its own referral and deadline. Left open, the old referral would fall due
+    later and return a case that is no longer that unit's (issue 8)."""
+    handed = False
+    for open_referral in session.scalars(
+        select(Referral).where(Referral.case_id == case.id, Referral.state == "open")
+    ):
+        open_referral.state, open_referral.closed_at = "escalated", now
+        handed = True
+    # The central office has no deadline over itself: a case raised to the top waits there, as a
+    # returned case does. Only a case that was with a unit on a deadline gets a new one.
+    if not handed:
+        return
+    if target is None or target.parent is None:
+        case.due_at = None
+        return
+    rule = profile.deadline_rule(case.kind, case.urgent)
+    referral = Referral(
+        case=case,
+        # Its answer goes up the hierarchy from the level it was raised to.
+        from_unit_id=target.parent_id,
+        to_unit=target,
+        referred_at=now,
+        due_at=due_at(now, rule, profile.calendar, profile.timezone),
+        note="ارجاع به سطح بالاتر در پی پیگیری شهروند",
+    )
+    session.add(referral)
+    case.due_at = referral.due_at
 
 
 def rate_case(session: Session, case: Case, rating: int, *, now: dt.datetime, actor: str = "ivr") -> None:

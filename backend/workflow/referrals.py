@@ -156,7 +156,14 @@ def return_late(
 ) -> bool:
     """A referral past its deadline: the case goes back to the central office, out of the unit's
     reach, and the unit and its managers lose score (R13, R15). Returns False if another worker
-    (or an earlier run) already returned it: the claim is a conditional update, so it happens once."""
+    (or an earlier run) already returned it: the claim is a conditional update, so it happens once.
+    Raises WorkflowError, before claiming anything, if the case is in a state that cannot be
+    returned: the referral stays open and the scheduler counts (and in the end quarantines) it."""
+    case = referral.case
+    try:
+        next_status(case.status, CaseAction.RETURN_LATE)
+    except ValueError as exc:
+        raise WorkflowError("cannot_return_late", str(exc)) from None
     claimed = session.execute(
         update(Referral)
         .where(Referral.id == referral.id, Referral.state == "open", Referral.due_at <= now)
@@ -205,17 +212,34 @@ def return_late(
     return True
 
 
+def late_referrals(session: Session, now: dt.datetime) -> list[tuple[int, str]]:
+    """(referral id, tracking code) of open referrals past their deadline, the most overdue first.
+    Driven by the database, not by timers: a scheduler that was down when a deadline passed finds
+    the referral on its next run."""
+    rows = session.execute(
+        select(Referral.id, Case.tracking_code)
+        .join(Case, Case.id == Referral.case_id)
+        .where(Referral.state == "open", Referral.due_at <= now)
+        .order_by(Referral.due_at, Referral.id)
+    )
+    return [(referral_id, code) for referral_id, code in rows]
+
+
 def enforce_deadlines(
     session: Session, vault: IdentityVault, profiles: dict[str, ServiceProfile], now: dt.datetime
 ) -> int:
-    """Return every late referral. Driven by the database, not by timers: a scheduler that was down
-    at the moment a deadline passed returns the case on its next run, and never twice."""
-    late = session.scalars(
-        select(Referral).where(Referral.state == "open", Referral.due_at <= now).order_by(Referral.due_at)
-    ).all()
+    """Return every late referral that can be returned, each in its own transaction, never twice.
+    (The scheduler does the same with a lease, failure counts and quarantine: backend/scheduler.)"""
     returned = 0
-    for referral in late:
-        if return_late(session, vault, profiles[referral.case.service], referral, now=now):
-            returned += 1
+    for referral_id, _code in late_referrals(session, now):
+        referral = session.get(Referral, referral_id)
+        try:
+            if referral is not None and return_late(
+                session, vault, profiles[referral.case.service], referral, now=now
+            ):
+                returned += 1
+        except WorkflowError:
+            session.rollback()
+            continue
         session.commit()
     return returned

@@ -58,30 +58,49 @@ def notify(
     return made
 
 
+def _inactive_managers(now: dt.datetime, limit: dt.timedelta):
+    cutoff = now - limit
+    return select(User).where(
+        User.role == "manager",
+        User.password_revoked_at.is_(None),
+        User.password_hash.is_not(None),
+        or_(User.last_inbox_at < cutoff, User.last_inbox_at.is_(None) & (User.created_at < cutoff)),
+    )
+
+
+def inactive_manager_ids(
+    session: Session, now: dt.datetime, *, limit: dt.timedelta = INACTIVITY_LIMIT
+) -> list[int]:
+    return list(session.scalars(_inactive_managers(now, limit).with_only_columns(User.id)).all())
+
+
+def revoke_if_inactive(
+    session: Session, user_id: int, now: dt.datetime, *, limit: dt.timedelta = INACTIVITY_LIMIT
+) -> bool:
+    """Revoke one manager's password if they are still inactive (they may have just logged in)."""
+    user = session.scalar(_inactive_managers(now, limit).where(User.id == user_id))
+    if user is None:
+        return False
+    user.password_revoked_at = now
+    session.add(
+        AccountEvent(
+            user_id=user.id,
+            action="password_revoked",
+            actor="scheduler",
+            at=now,
+            note="کارتابل ۴۸ ساعت باز نشده است",
+        )
+    )
+    end_sessions(session, user, now=now, reason="password_revoked")
+    return True
+
+
 def revoke_inactive(session: Session, now: dt.datetime, *, limit: dt.timedelta = INACTIVITY_LIMIT) -> int:
     """Managers who have not opened the inbox for 48 hours lose their password (R14)."""
-    cutoff = now - limit
-    stale = session.scalars(
-        select(User).where(
-            User.role == "manager",
-            User.password_revoked_at.is_(None),
-            User.password_hash.is_not(None),
-            or_(User.last_inbox_at < cutoff, User.last_inbox_at.is_(None) & (User.created_at < cutoff)),
-        )
-    ).all()
-    for user in stale:
-        user.password_revoked_at = now
-        session.add(
-            AccountEvent(
-                user_id=user.id,
-                action="password_revoked",
-                actor="scheduler",
-                at=now,
-                note="کارتابل ۴۸ ساعت باز نشده است",
-            )
-        )
-        end_sessions(session, user, now=now, reason="password_revoked")
-    return len(stale)
+    return sum(
+        revoke_if_inactive(session, user_id, now, limit=limit)
+        for user_id in inactive_manager_ids(session, now, limit=limit)
+    )
 
 
 def end_sessions(

@@ -65,7 +65,9 @@ def test_every_status_is_reachable_from_received():
 
 
 def test_only_a_deadline_returns_a_case():
-    assert {s for (s, a) in TRANSITIONS if a == A.RETURN_LATE} == {S.REFERRED}
+    # A referred case, or one the citizen escalated to a unit with its own deadline, and nothing else.
+    assert {s for (s, a) in TRANSITIONS if a == A.RETURN_LATE} == {S.REFERRED, S.ESCALATED}
+    assert {nxt for (s, a), nxt in TRANSITIONS.items() if a == A.RETURN_LATE} == {S.RETURNED}
 
 
 def test_unknown_strings_are_rejected():
