@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from backend.api.deps import AppSettings, Credentials, DbSession, Now, Vault, bearer_token, gateway_bearer
@@ -27,7 +27,14 @@ class InboundSms(RequestBody):
     text: str
 
 
-@router.post("/inbound")
+class InboundReply(BaseModel):
+    recorded: bool
+    reason: str | None = None
+    tracking_code: str | None = None
+    rating: int | None = None
+
+
+@router.post("/inbound", response_model=InboundReply, response_model_exclude_none=True)
 def inbound(
     body: InboundSms,
     db: DbSession,

@@ -33,6 +33,82 @@ router = APIRouter(
 Staff = Annotated[User, Depends(current_user)]
 
 
+class RecordingOut(BaseModel):
+    kind: str
+    path: str
+    seconds: float | None
+
+
+class HistoryItemOut(BaseModel):
+    at: str
+    action: str
+    status: str | None
+    actor: str
+    unit: str | None
+    note: str | None
+
+
+class CaseView(BaseModel):
+    """A case as staff see it: never the complainant's national ID or phone number (R9)."""
+
+    tracking_code: str
+    service: str
+    kind: str
+    category: str | None
+    urgent: bool
+    channel: str
+    status: str
+    stage: str
+    unit: str | None
+    due_at: str | None
+    due_jalali: str | None
+    seconds_left: int | None
+    description: str | None
+    transcript: str | None
+    answer: str | None
+    incomplete: bool
+    escalation_level: int
+    satisfaction: int | None
+    recordings: list[RecordingOut]
+    history: list[HistoryItemOut]
+
+
+class UnitOut(BaseModel):
+    code: str
+    name_fa: str
+    level: str
+    service: str
+    parent: str | None
+
+
+class UnitScore(BaseModel):
+    unit: str
+    score: float
+
+
+class ServiceSatisfaction(BaseModel):
+    service: str
+    average: float
+    ratings: int
+
+
+class ManagerScore(BaseModel):
+    username: str
+    unit: str
+    score: float
+    revoked: bool
+
+
+class ScoresOut(BaseModel):
+    units: list[UnitScore]
+    satisfaction: list[ServiceSatisfaction]
+    managers: list[ManagerScore]
+
+
+class PasswordIssued(BaseModel):
+    status: str
+
+
 def visible_unit_ids(db, user: User) -> set[int] | None:
     """None means every unit."""
     if user.role in ("admin", "supervisor"):
@@ -120,7 +196,39 @@ def _workflow(call):
         raise ApiError(409, exc.code, str(exc)) from None
 
 
-@router.get("/inbox")
+NOTICES_KEPT_READ = dt.timedelta(days=7)
+
+
+def notice_view(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "kind": notice.kind,
+        "text": notice.text,
+        "at": notice.created_at.isoformat(),
+        "read_at": notice.read_at.isoformat() if notice.read_at else None,
+    }
+
+
+class NoticeOut(BaseModel):
+    id: int
+    kind: str
+    text: str
+    at: str
+    read_at: str | None
+
+
+class NoticesRead(BaseModel):
+    marked: int
+
+
+class InboxOut(BaseModel):
+    unit: str | None
+    cases: list[CaseView]
+    notices: list[NoticeOut]
+    unread_notices: int
+
+
+@router.get("/inbox", response_model=InboxOut)
 def inbox(user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     """What the unit holds, soonest deadline first. Opening it is what keeps a manager's password (R14)."""
     user.last_inbox_at = now
@@ -146,31 +254,6 @@ def inbox(user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
         "notices": [notice_view(n) for n in notices],
         "unread_notices": sum(1 for n in notices if n.read_at is None),
     }
-
-
-NOTICES_KEPT_READ = dt.timedelta(days=7)
-
-
-def notice_view(notice: Notice) -> dict[str, Any]:
-    return {
-        "id": notice.id,
-        "kind": notice.kind,
-        "text": notice.text,
-        "at": notice.created_at.isoformat(),
-        "read_at": notice.read_at.isoformat() if notice.read_at else None,
-    }
-
-
-class NoticeOut(BaseModel):
-    id: int
-    kind: str
-    text: str
-    at: str
-    read_at: str | None
-
-
-class NoticesRead(BaseModel):
-    marked: int
 
 
 @router.post("/notices/read-all", response_model=NoticesRead)
@@ -199,7 +282,7 @@ def read_notice(notice_id: int, user: Staff, db: DbSession, now: Now) -> dict[st
     return notice_view(notice)
 
 
-@router.get("/cases/{code}")
+@router.get("/cases/{code}", response_model=CaseView)
 def read_case(code: str, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     return case_view(load_visible(db, user, code), now)
 
@@ -210,7 +293,7 @@ class ScreenIn(RequestBody):
     kind: str | None = None
 
 
-@router.post("/cases/{code}/screen")
+@router.post("/cases/{code}/screen", response_model=CaseView)
 def screen_case(code: str, body: ScreenIn, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     case = load_held(db, user, code)
     _workflow(
@@ -234,7 +317,7 @@ class ReferIn(RequestBody):
     note: str | None = None
 
 
-@router.post("/cases/{code}/referrals")
+@router.post("/cases/{code}/referrals", response_model=CaseView)
 def refer_case(
     code: str, body: ReferIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
@@ -262,7 +345,7 @@ class AnswerIn(RequestBody):
     text: str = Field(min_length=1, max_length=20000)
 
 
-@router.post("/cases/{code}/answer")
+@router.post("/cases/{code}/answer", response_model=CaseView)
 def answer_case(
     code: str, body: AnswerIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
@@ -279,7 +362,7 @@ class NoteIn(RequestBody):
     note: str | None = None
 
 
-@router.post("/cases/{code}/approve")
+@router.post("/cases/{code}/approve", response_model=CaseView)
 def approve_case(
     code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
@@ -299,7 +382,7 @@ def approve_case(
     return _commit_view(db, case, now)
 
 
-@router.post("/cases/{code}/send-back")
+@router.post("/cases/{code}/send-back", response_model=CaseView)
 def send_back_case(
     code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
@@ -319,7 +402,7 @@ def send_back_case(
     return _commit_view(db, case, now)
 
 
-@router.post("/cases/{code}/escalations")
+@router.post("/cases/{code}/escalations", response_model=CaseView)
 def escalate_for_citizen(
     code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
@@ -336,7 +419,7 @@ def escalate_for_citizen(
     return _commit_view(db, case, now)
 
 
-@router.get("/units")
+@router.get("/units", response_model=list[UnitOut])
 def units(user: Staff, db: DbSession) -> list[dict[str, Any]]:
     """The units in reach, with their parent: where a case can be referred."""
     visible = visible_unit_ids(db, user)
@@ -353,7 +436,7 @@ def units(user: Staff, db: DbSession) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/scores")
+@router.get("/scores", response_model=ScoresOut)
 def scores(user: Staff, db: DbSession) -> dict[str, Any]:
     visible = visible_unit_ids(db, user)
     units = [u for u in db.scalars(select(Unit).order_by(Unit.code)) if visible is None or u.id in visible]
@@ -385,7 +468,7 @@ class PasswordIn(RequestBody):
     password: str = Field(min_length=10)
 
 
-@router.post("/users/{username}/password")
+@router.post("/users/{username}/password", response_model=PasswordIssued)
 def new_password(username: str, body: PasswordIn, user: Staff, db: DbSession, now: Now) -> dict[str, str]:
     target = db.scalar(select(User).where(User.username == username))
     if target is None:
