@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     port: int = 8000
     timezone: str = "Asia/Tehran"
     # Largest request body accepted, in bytes (Content-Length and streamed bodies alike); more is 413.
-    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    # 256 KiB holds the longest text field (20,000 characters) even with every character JSON-escaped.
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
     # A case's received_at (the time of a call delivered late from a spool) is accepted from this many
     # days ago up to now plus the clock skew allowed between an IVR node and the backend; else 422.
     received_at_max_age_days: float = Field(default=7.0, gt=0)

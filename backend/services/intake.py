@@ -234,9 +234,13 @@ def _replay(
     if case.request_hash is not None and case.request_hash != request_hash:
         raise IntakeError("call_id_conflict", "this call_id already filed a case that says something else")
     told = checked.tracking_code
-    if told is None or told == case.tracking_code or any(a.code == told for a in case.aliases):
+    if told is None:
         return case
-    if code_in_use(session, told):
+    # One look-up decides (a concurrent replay may have just stored the same alias).
+    holder = case_by_code(session, told)
+    if holder is not None and holder.id == case.id:
+        return case
+    if holder is not None:
         raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
     session.add(CaseCode(code=told, case=case, created_at=now))
     session.flush()
