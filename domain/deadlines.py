@@ -23,11 +23,26 @@ def next_working_day(day: dt.date, calendar: Calendar) -> dt.date:
     return day
 
 
+# Deadlines stay inside what a datetime can hold in any zone: a start out of this span is moved to its
+# edge, and a deadline that would fall beyond the last representable day is that day.
+EARLIEST_START = dt.datetime(1, 1, 3, tzinfo=dt.UTC)
+LATEST_DUE = dt.datetime(9999, 12, 29, tzinfo=dt.UTC)
+
+
 def due_at(
     start: dt.datetime, rule: DeadlineRule, calendar: Calendar, tz: str = "Asia/Tehran"
 ) -> dt.datetime:
-    if start.tzinfo is None:
+    if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("deadlines are computed from timezone-aware datetimes")
+    # Comparisons of aware datetimes never overflow; arithmetic near year 1 or 9999 can.
+    start = min(max(start, EARLIEST_START), LATEST_DUE)
+    try:
+        return min(_due_at(start, rule, calendar, tz), LATEST_DUE)
+    except OverflowError:
+        return LATEST_DUE
+
+
+def _due_at(start: dt.datetime, rule: DeadlineRule, calendar: Calendar, tz: str) -> dt.datetime:
     zone = ZoneInfo(tz)
     local = start.astimezone(zone)
     if rule.hours is not None:

@@ -23,7 +23,18 @@ MONTHS_FA = (
 )
 
 
+# The span jdatetime can write (Jalali years 1 to 9377), with a day to spare for any time zone. A time
+# outside it (a bad date that got stored) is shown at the nearest edge instead of breaking the screen.
+EARLIEST = dt.datetime(623, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+
+
 def to_jalali(moment: dt.datetime, tz: str = "Asia/Tehran") -> jdatetime.datetime:
+    """Total for every datetime: a naive one is taken as UTC, one out of range is clamped."""
+    if moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    # Comparing aware datetimes never overflows; converting year 1 or 9999 to another zone can.
+    moment = min(max(moment, EARLIEST), LATEST)
     local = moment.astimezone(ZoneInfo(tz))
     return jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
 

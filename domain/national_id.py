@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.digits import normalise_digits
+from domain.digits import digits_problem, normalise_digits
 
 
 class InvalidNationalId(ValueError):
@@ -18,8 +18,8 @@ def check_digit(first_nine: str) -> int:
 def parse_national_id(raw: str) -> str:
     """The normalised ten-digit ID, or InvalidNationalId saying what is wrong."""
     digits = normalise_digits(raw)
-    if digits and not digits.isdigit():
-        raise InvalidNationalId("a national ID has digits only")
+    if problem := digits_problem(digits):
+        raise InvalidNationalId(f"a national ID has digits only ({problem})")
     if len(digits) != 10:
         raise InvalidNationalId(f"a national ID has 10 digits, this has {len(digits)}")
     if len(set(digits)) == 1:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 
-from domain.digits import normalise_digits
+from domain.digits import digits_problem, is_ascii_digits, normalise_digits
 
 LENGTH = 10
 RANDOM_DIGITS = 7
@@ -38,14 +38,21 @@ class InvalidTrackingCode(ValueError):
 
 
 def damm_digit(digits: str) -> int:
+    if not is_ascii_digits(digits):
+        raise InvalidTrackingCode("a Damm check digit is computed over the digits 0-9 only")
     interim = 0
     for d in digits:
         interim = _DAMM[interim][int(d)]
     return interim
 
 
+def issuer_prefix(code: str) -> str:
+    """The two digits naming who issued a (parsed) code: the backend or one IVR node."""
+    return code[:2]
+
+
 def new_tracking_code(prefix: str, randbelow=secrets.randbelow) -> str:
-    if len(prefix) != 2 or not prefix.isdigit() or prefix[0] == "0":
+    if len(prefix) != 2 or not is_ascii_digits(prefix) or prefix[0] == "0":
         raise ValueError("an issuer prefix is two digits, not starting with 0")
     body = prefix + str(randbelow(10**RANDOM_DIGITS)).zfill(RANDOM_DIGITS)
     return body + str(damm_digit(body))
@@ -54,7 +61,9 @@ def new_tracking_code(prefix: str, randbelow=secrets.randbelow) -> str:
 def parse_tracking_code(raw: str) -> str:
     """The normalised code, or InvalidTrackingCode when it cannot be one we issued."""
     code = normalise_digits(raw)
-    if not code.isdigit() or len(code) != LENGTH:
+    if problem := digits_problem(code):
+        raise InvalidTrackingCode(f"a tracking code has {LENGTH} digits ({problem})")
+    if len(code) != LENGTH:
         raise InvalidTrackingCode(f"a tracking code has {LENGTH} digits")
     if damm_digit(code) != 0:
         raise InvalidTrackingCode("the tracking code's check digit does not match: a digit was mistyped")

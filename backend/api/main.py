@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from backend.api import errors
+from backend.api import body_limit, errors
 from backend.api.routes import auth, cases, health, sms, staff
+from backend.core.config import get_settings
 
 
 def create_app() -> FastAPI:
@@ -15,6 +16,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
     )
     errors.install(app)
+    body_limit.install(app, get_settings().max_request_bytes)
     app.include_router(health.router)
     app.include_router(cases.router)
     app.include_router(auth.router)

@@ -3,11 +3,14 @@ optionally through a `.env` file in the working directory that `make run` writes
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +37,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     timezone: str = "Asia/Tehran"
+    # Largest request body accepted, in bytes (Content-Length and streamed bodies alike); more is 413.
+    # 256 KiB holds the longest text field (20,000 characters) even with every character JSON-escaped.
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A case's received_at (the time of a call delivered late from a spool) is accepted from this many
+    # days ago up to now plus the clock skew allowed between an IVR node and the backend; else 422.
+    received_at_max_age_days: float = Field(default=7.0, gt=0)
+    received_at_max_skew_seconds: float = Field(default=300.0, ge=0)
 
     # --- the IVR -----------------------------------------------------------------------------
     backend_url: str = "http://127.0.0.1:8000"
@@ -42,6 +52,9 @@ class Settings(BaseSettings):
     node_prefix: str = Field(default="21", pattern=r"^[1-9][0-9]$")
     # Prefix of tracking codes the backend issues itself.
     backend_prefix: str = Field(default="10", pattern=r"^[1-9][0-9]$")
+    # The prefixes of every IVR node allowed to issue codes offline, as the backend checks them
+    # ("21,22" or JSON). Unset: this host's own node_prefix. The backend's prefix never counts.
+    node_prefixes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573
     spool_dir: Path = PROJECT_ROOT / "var" / "spool"
@@ -125,6 +138,34 @@ class Settings(BaseSettings):
 
     # --- speech recognition ------------------------------------------------------------------
     vosk_model_path: Path | None = None
+
+    @field_validator("node_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("node_prefixes")
+    @classmethod
+    def _check_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not re.fullmatch(r"[1-9][0-9]", prefix):
+                raise ValueError(f"a node prefix is two digits, not starting with 0: {prefix!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_node_prefixes(self) -> Settings:
+        if not self.node_prefixes:
+            self.node_prefixes = [self.node_prefix]
+        return self
+
+    def offline_prefixes(self) -> frozenset[str]:
+        """Prefixes an offline code may carry: the IVR nodes', never the backend's own."""
+        return frozenset(self.node_prefixes) - {self.backend_prefix}
 
     def pbx_recording_path(self) -> str:
         return self.pbx_recordings_dir or str(self.recordings_dir)

@@ -2,7 +2,7 @@
 
 from backend.models.base import Base, utcnow
 from backend.models.calls import CallLog
-from backend.models.case import Attachment, Caller, Case, CaseEvent, Recording, Referral
+from backend.models.case import Attachment, Caller, Case, CaseCode, CaseEvent, Recording, Referral
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
 from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
@@ -15,6 +15,7 @@ __all__ = [
     "CallLog",
     "Caller",
     "Case",
+    "CaseCode",
     "CaseEvent",
     "Notice",
     "OutboundMessage",

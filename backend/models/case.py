@@ -16,8 +16,11 @@ class Caller(Base):
     __tablename__ = "caller"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    national_id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # One row per person: concurrent first calls with one national ID cannot make two identities.
+    national_id_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     national_id_enc: Mapped[str | None] = mapped_column(Text)
+    # The number the caller first called from. Messages and ownership use the case's own number
+    # (Case.phone_*): a later call from another number must not redirect earlier cases' SMS.
     phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -41,6 +44,13 @@ class Case(Base):
     incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
     # Idempotency key from the IVR (Asterisk's unique id): the same call never makes two cases.
     call_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # Keyed hash of what the filing said (identity, kind, message...): a replay under the same call_id
+    # must say the same, or it is a conflict, not a replay.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # The number this case was filed from (encrypted, and a keyed hash to match it): its SMS go
+    # there and it proves ownership; it never changes when the same person calls from elsewhere.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("caller.id"), index=True)
     current_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -58,6 +68,21 @@ class Case(Base):
     referrals: Mapped[list[Referral]] = relationship(back_populates="case", order_by="Referral.id")
     recordings: Mapped[list[Recording]] = relationship(back_populates="case", order_by="Recording.id")
     attachments: Mapped[list[Attachment]] = relationship(back_populates="case", order_by="Attachment.id")
+    aliases: Mapped[list[CaseCode]] = relationship(back_populates="case", order_by="CaseCode.id")
+
+
+class CaseCode(Base):
+    """Another tracking code a caller was told for a case: an IVR node issued it while the backend's
+    answer was lost, and the backend had already filed the call under its own code. Either resolves."""
+
+    __tablename__ = "case_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="aliases")
 
 
 class CaseEvent(Base):

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import posixpath
+import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.models import Caller, Case, CaseEvent, Recording
+from backend.models import Caller, Case, CaseCode, CaseEvent, Recording
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit
 from domain.case_state import CaseStatus
 from domain.deadlines import due_at
-from domain.digits import normalise_digits, to_persian_digits
+from domain.digits import is_ascii_digits, normalise_digits, to_persian_digits
 from domain.national_id import parse_national_id
 from domain.profiles import ServiceProfile
-from domain.tracking_code import new_tracking_code, parse_tracking_code
+from domain.tracking_code import issuer_prefix, new_tracking_code, parse_tracking_code
+
+# A recording's name as the IVR writes it: <service>/<yyyymmdd>/<call id>-message.wav, well under this.
+RECORDING_PATH_MAX = 255
 
 
 class IntakeError(ValueError):
@@ -56,13 +63,52 @@ def normalise_phone(raw: str) -> str:
         digits = "0" + digits[2:]
     elif len(digits) == 10 and digits.startswith("9"):
         digits = "0" + digits
-    if not digits.isdigit() or not 3 <= len(digits) <= 15:
+    if not is_ascii_digits(digits) or not 3 <= len(digits) <= 15:
         raise IntakeError("invalid_caller_number", "the caller's number must be 3 to 15 digits")
     return digits
 
 
-def validate(data: NewCase, profile: ServiceProfile) -> tuple[str | None, str | None, str | None]:
-    """Check everything before anything is stored. Returns (national_id, phone, tracking_code)."""
+def recording_path_in_folder(raw: str) -> str:
+    """The recording's path relative to the recordings folder, normalised; IntakeError for anything
+    that could name a file elsewhere (absolute, `..`, a URL or drive, control characters)."""
+
+    def refuse(why: str) -> IntakeError:
+        return IntakeError("invalid_recording_path", f"recording_path {why}")
+
+    if not raw or len(raw) > RECORDING_PATH_MAX:
+        raise refuse(f"must be 1 to {RECORDING_PATH_MAX} characters")
+    # Control and format characters (NUL, newlines, direction marks) have no place in a file name.
+    if any(unicodedata.category(ch).startswith("C") for ch in raw):
+        raise refuse("has control characters")
+    if ":" in raw or "\\" in raw:
+        raise refuse("must be a path inside the recordings folder, not a URL or drive")
+    if raw.startswith("/"):
+        raise refuse("must be relative to the recordings folder")
+    parts = [part for part in raw.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts:
+        raise refuse("must stay inside the recordings folder")
+    return posixpath.join(*parts)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A filing's values after validation, normalised."""
+
+    national_id: str | None
+    phone: str | None
+    tracking_code: str | None
+    recording_path: str | None
+
+
+def validate(
+    data: NewCase,
+    profile: ServiceProfile,
+    *,
+    offline_prefixes: Collection[str] = (),
+    backend_prefix: str | None = None,
+) -> Checked:
+    """Check everything before anything is stored. An offline code must carry the prefix of a
+    configured IVR node, never the backend's own."""
     if data.kind not in profile.kinds:
         raise IntakeError("invalid_kind", f"kind must be one of {', '.join(profile.kinds)}")
     if data.channel not in profile.channels:
@@ -84,7 +130,42 @@ def validate(data: NewCase, profile: ServiceProfile) -> tuple[str | None, str | 
             code = parse_tracking_code(data.tracking_code)
         except ValueError as exc:
             raise IntakeError("invalid_tracking_code", str(exc)) from None
-    return national_id, phone, code
+        if issuer_prefix(code) not in offline_prefixes or issuer_prefix(code) == backend_prefix:
+            raise IntakeError(
+                "invalid_tracking_code", "this tracking code was not issued by a known IVR node"
+            )
+    recording = recording_path_in_folder(data.recording_path) if data.recording_path is not None else None
+    return Checked(national_id, phone, code, recording)
+
+
+def filing_hash(vault: IdentityVault, data: NewCase, checked: Checked) -> str:
+    """Keyed hash of what a filing says (normalised), to tell a replay from a different call that
+    reuses a call_id. The offline code and received_at are left out: a replay may carry a new code."""
+    said = {
+        "service": data.service,
+        "kind": data.kind,
+        "urgent": data.urgent,
+        "channel": data.channel,
+        "category": data.category,
+        "national_id": checked.national_id,
+        "phone": checked.phone,
+        "description": data.description,
+        "incomplete": data.incomplete,
+        "recording_path": checked.recording_path,
+        "recording_seconds": data.recording_seconds,
+    }
+    # Keyed: the hash covers the national ID, so a plain digest could be reversed by trying them all.
+    return vault.lookup_hash(json.dumps(said, sort_keys=True, ensure_ascii=False))
+
+
+def case_by_code(session: Session, code: str) -> Case | None:
+    """The case a (parsed) tracking code names: its own code, or a code an IVR node told the caller."""
+    case = session.scalar(select(Case).where(Case.tracking_code == code))
+    if case is None:
+        case = session.scalar(
+            select(Case).join(CaseCode, CaseCode.case_id == Case.id).where(CaseCode.code == code)
+        )
+    return case
 
 
 def _find_or_add_caller(session: Session, vault: IdentityVault, national_id: str | None, phone: str | None):
@@ -101,17 +182,22 @@ def _find_or_add_caller(session: Session, vault: IdentityVault, national_id: str
     if national_id and not caller.national_id_enc:
         caller.national_id_hash = vault.lookup_hash(national_id)
         caller.national_id_enc = vault.encrypt(national_id)
-    if phone:
-        # The latest number is where the caller is reachable now.
+    if phone and not caller.phone_enc:
+        # Only the first number: each case keeps its own (Case.phone_*), and a later call from
+        # another number must not change where someone else's messages go.
         caller.phone_hash = vault.lookup_hash(phone)
         caller.phone_enc = vault.encrypt(phone)
     return caller
 
 
+def code_in_use(session: Session, code: str) -> bool:
+    return case_by_code(session, code) is not None
+
+
 def _unused_code(session: Session, prefix: str) -> str:
     for _ in range(20):
         code = new_tracking_code(prefix)
-        if session.scalar(select(Case.id).where(Case.tracking_code == code)) is None:
+        if not code_in_use(session, code):
             return code
     raise RuntimeError("could not find an unused tracking code: the code space of this prefix is full")
 
@@ -124,6 +210,44 @@ def registration_sms(case: Case, profile: ServiceProfile) -> str:
     )
 
 
+def alias_sms(case: Case, alias: str, profile: ServiceProfile) -> str:
+    kept = " ".join(to_persian_digits(case.tracking_code))
+    told = " ".join(to_persian_digits(alias))
+    return (
+        f"{profile.name_fa}: {profile.kinds.get(case.kind, case.kind)} شما با کد رهگیری {kept} ثبت شده است. "
+        f"کد {told} که در تماس شنیدید نیز به همین پرونده می‌رسد."
+    )
+
+
+def _replay(
+    session: Session,
+    vault: IdentityVault,
+    profile: ServiceProfile,
+    case: Case,
+    checked: Checked,
+    request_hash: str,
+    *,
+    now: dt.datetime,
+) -> Case:
+    """The same call delivered again. If it carries a code an IVR node told the caller (the backend's
+    answer was lost), that code becomes an alias of the case and the caller is told the kept code."""
+    if case.request_hash is not None and case.request_hash != request_hash:
+        raise IntakeError("call_id_conflict", "this call_id already filed a case that says something else")
+    told = checked.tracking_code
+    if told is None:
+        return case
+    # One look-up decides (a concurrent replay may have just stored the same alias).
+    holder = case_by_code(session, told)
+    if holder is not None and holder.id == case.id:
+        return case
+    if holder is not None:
+        raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
+    session.add(CaseCode(code=told, case=case, created_at=now))
+    session.flush()
+    enqueue_sms(session, vault, case, f"alias:{told}", alias_sms(case, told, profile), now=now)
+    return case
+
+
 def register_case(
     session: Session,
     vault: IdentityVault,
@@ -132,17 +256,22 @@ def register_case(
     *,
     backend_prefix: str,
     now: dt.datetime,
+    offline_prefixes: Collection[str] = (),
 ) -> tuple[Case, bool]:
-    """The case for this call, created if new. Returns (case, created)."""
-    national_id, phone, proposed_code = validate(data, profile)
+    """The case for this call, created if new. Returns (case, created).
+
+    Races (the same call_id, offline code or national ID filed at once) surface as IntegrityError
+    from the flush: roll the transaction back and call again, and the second pass finds what the
+    winner stored (a replay, or a taken code)."""
+    checked = validate(data, profile, offline_prefixes=offline_prefixes, backend_prefix=backend_prefix)
+    national_id, phone, proposed_code = checked.national_id, checked.phone, checked.tracking_code
+    request_hash = filing_hash(vault, data, checked)
     if data.call_id:
         existing = session.scalar(select(Case).where(Case.call_id == data.call_id))
         if existing is not None:
-            return existing, False
-    if proposed_code:
-        taken = session.scalar(select(Case).where(Case.tracking_code == proposed_code))
-        if taken is not None:
-            raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
+            return _replay(session, vault, profile, existing, checked, request_hash, now=now), False
+    if proposed_code and code_in_use(session, proposed_code):
+        raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
     received = data.received_at or now
     unit = root_unit(session, profile)
     rule = profile.deadline_rule(data.kind, data.urgent)
@@ -157,6 +286,9 @@ def register_case(
         description=data.description,
         incomplete=data.incomplete,
         call_id=data.call_id,
+        request_hash=request_hash,
+        phone_hash=vault.lookup_hash(phone) if phone else None,
+        phone_enc=vault.encrypt(phone) if phone else None,
         caller=_find_or_add_caller(session, vault, national_id, phone),
         current_unit=unit,
         due_at=due_at(received, rule, profile.calendar, profile.timezone),
@@ -177,11 +309,15 @@ def register_case(
             note=note,
         )
     )
-    if data.recording_path:
+    if checked.recording_path:
         session.add(
             Recording(
-                case=case, kind="message", path=data.recording_path, duration_seconds=data.recording_seconds
+                case=case,
+                kind="message",
+                path=checked.recording_path,
+                duration_seconds=data.recording_seconds,
             )
         )
     enqueue_sms(session, vault, case, "registered", registration_sms(case, profile), now=received)
+    session.flush()
     return case, True

@@ -16,8 +16,9 @@ def enqueue_sms(
     session: Session, vault: IdentityVault, case: Case, stage: str, body: str, *, now: dt.datetime
 ) -> OutboundMessage | None:
     """Queue `body` for the caller of `case`, once per (case, stage), due at the act's own time (so a
-    controlled clock controls the outbox too). None when there is no phone."""
-    if case.caller is None or not case.caller.phone_enc:
+    controlled clock controls the outbox too). None when there is no phone. The number is the case's
+    own, the one it was filed from, whatever number its caller used later."""
+    if not case.phone_enc:
         return None
     key = f"case:{case.id}:{stage}"
     existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == key))
@@ -26,7 +27,7 @@ def enqueue_sms(
     msg = OutboundMessage(
         case_id=case.id,
         dedupe_key=key,
-        to_enc=case.caller.phone_enc,
+        to_enc=case.phone_enc,
         body=body,
         next_attempt_at=now,
         created_at=now,

@@ -30,15 +30,16 @@ ACTION_FA = {
 
 
 def is_owner(case: Case, vault: IdentityVault, caller_number: str | None, national_id: str | None) -> bool:
-    caller = case.caller
-    if caller is None:
-        return False
-    if caller_number and caller.phone_hash:
+    # The number the case was filed from, not the caller's latest: another number never becomes owner.
+    if caller_number and case.phone_hash:
         try:
-            if vault.lookup_hash(normalise_phone(caller_number)) == caller.phone_hash:
+            if vault.lookup_hash(normalise_phone(caller_number)) == case.phone_hash:
                 return True
         except IntakeError:
             pass
+    caller = case.caller
+    if caller is None:
+        return False
     if national_id and caller.national_id_hash:
         try:
             return vault.lookup_hash(parse_national_id(national_id)) == caller.national_id_hash

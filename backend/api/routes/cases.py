@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
-from sqlalchemy import select
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.exc import IntegrityError
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError, error_responses
@@ -15,12 +17,20 @@ from backend.api.throttling import Throttle, Throttling, client_address, enforce
 from backend.core.config import Settings
 from backend.core.security import IdentityVault
 from backend.models import Case
-from backend.services.intake import IntakeError, NewCase, normalise_phone, register_case
+from backend.services.intake import (
+    RECORDING_PATH_MAX,
+    IntakeError,
+    NewCase,
+    case_by_code,
+    normalise_phone,
+    register_case,
+)
 from backend.services.profiles import UnknownService, get_profile
 from backend.services.status import CaseStatusOut, case_status, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
+log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/api/v1/cases",
     tags=["cases"],
@@ -29,21 +39,41 @@ router = APIRouter(
 )
 
 
+# Bounds on every free-text field: a filing is a few short values and at most a long message.
+SHORT = 40
+
+
 class CaseIn(RequestBody):
-    service: str = Field(examples=["1482"])
-    kind: str = Field(examples=["complaint"])
+    service: str = Field(max_length=16, examples=["1482"])
+    kind: str = Field(max_length=SHORT, examples=["complaint"])
     urgent: bool = False
-    national_id: str | None = Field(default=None, examples=["0013542419"])
-    caller_number: str | None = Field(default=None, examples=["09121234567"])
-    channel: str = "phone"
+    national_id: str | None = Field(default=None, max_length=SHORT, examples=["0013542419"])
+    caller_number: str | None = Field(default=None, max_length=SHORT, examples=["09121234567"])
+    channel: str = Field(default="phone", max_length=SHORT)
     description: str | None = Field(default=None, max_length=20000)
-    call_id: str | None = Field(default=None, max_length=80)
-    category: str | None = None
-    tracking_code: str | None = Field(default=None, description="issued by an IVR node while offline")
+    call_id: str | None = Field(
+        default=None, max_length=80, description="idempotency key; empty counts as absent"
+    )
+    category: str | None = Field(default=None, max_length=SHORT)
+    tracking_code: str | None = Field(
+        default=None, max_length=SHORT, description="issued by an IVR node while offline"
+    )
     incomplete: bool = False
-    recording_path: str | None = None
-    recording_seconds: float | None = Field(default=None, ge=0)
-    received_at: str | None = Field(default=None, description="ISO time of the call, for spooled cases")
+    recording_path: str | None = Field(
+        default=None,
+        max_length=RECORDING_PATH_MAX,
+        description="relative to the recordings folder, e.g. 1482/20261123/call-message.wav",
+    )
+    recording_seconds: float | None = Field(default=None, ge=0, le=24 * 3600)
+    received_at: str | None = Field(
+        default=None, max_length=64, description="ISO time of the call, for spooled cases"
+    )
+
+    @field_validator("call_id")
+    @classmethod
+    def _blank_call_id_is_absent(cls, value: str | None) -> str | None:
+        # "" would be one shared key for every call that has none.
+        return value if value and value.strip() else None
 
 
 class CaseCreated(BaseModel):
@@ -53,33 +83,64 @@ class CaseCreated(BaseModel):
     created: bool
 
 
+# A registration that lost a race (same call_id, offline code or national ID filed at the same moment)
+# is rolled back and tried again; the next pass sees what the winner stored.
+REGISTRATION_ATTEMPTS = 4
+
+
+def _received_at(raw: str | None, settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """When the call happened, within the accepted window: a spooled case is days old at most."""
+    if not raw:
+        return None
+    try:
+        received_at = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_received_at", "received_at must be an ISO 8601 time") from None
+    if received_at.utcoffset() is None:
+        raise ApiError(422, "invalid_received_at", "received_at must carry its time zone")
+    earliest = now - dt.timedelta(days=settings.received_at_max_age_days)
+    latest = now + dt.timedelta(seconds=settings.received_at_max_skew_seconds)
+    # Comparing aware datetimes never overflows, whatever the year or offset.
+    if not earliest <= received_at <= latest:
+        raise ApiError(
+            422,
+            "invalid_received_at",
+            f"received_at must lie between {earliest.isoformat()} and {latest.isoformat()}",
+        )
+    return min(received_at, now).astimezone(dt.UTC)
+
+
 @router.post("", status_code=201, response_model=CaseCreated)
 def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
-    import datetime as dt
-
     try:
         profile = get_profile(body.service)
     except UnknownService as exc:
         raise ApiError(422, "unknown_service", str(exc)) from None
-    received_at = None
-    if body.received_at:
-        try:
-            received_at = dt.datetime.fromisoformat(body.received_at)
-        except ValueError:
-            raise ApiError(422, "invalid_received_at", "received_at must be an ISO 8601 time") from None
-        if received_at.tzinfo is None:
-            raise ApiError(422, "invalid_received_at", "received_at must carry its time zone")
-        received_at = min(received_at, now)
+    received_at = _received_at(body.received_at, settings, now)
     data = NewCase(**body.model_dump(exclude={"received_at"}), received_at=received_at)
-    try:
-        case, created = register_case(
-            db, vault, profile, data, backend_prefix=settings.backend_prefix, now=now
-        )
-    except IntakeError as exc:
-        status = 409 if exc.code == "tracking_code_taken" else 422
-        raise ApiError(status, exc.code, str(exc)) from None
-    # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
-    db.commit()
+    for _attempt in range(REGISTRATION_ATTEMPTS):
+        try:
+            case, created = register_case(
+                db,
+                vault,
+                profile,
+                data,
+                backend_prefix=settings.backend_prefix,
+                offline_prefixes=settings.offline_prefixes(),
+                now=now,
+            )
+            # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
+            db.commit()
+            break
+        except IntakeError as exc:
+            db.rollback()
+            status = 409 if exc.code in ("tracking_code_taken", "call_id_conflict") else 422
+            raise ApiError(status, exc.code, str(exc)) from None
+        except IntegrityError:
+            db.rollback()
+            log.info("registration lost a race; trying again")
+    else:
+        raise ApiError(409, "registration_conflict", "the case is being filed concurrently: try again")
     return {
         "tracking_code": case.tracking_code,
         "status": case.status,
@@ -89,11 +150,12 @@ def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings
 
 
 def load_case(db, raw_code: str) -> Case:
+    """The case by its code or by a code an IVR node told the caller (an alias)."""
     try:
         code = parse_tracking_code(raw_code)
     except InvalidTrackingCode as exc:
         raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    case = case_by_code(db, code)
     if case is None:
         raise ApiError(404, "case_not_found", "no case has this tracking code")
     return case
@@ -140,9 +202,9 @@ def read_case(
 
 
 class EscalationIn(RequestBody):
-    caller_number: str | None = None
-    national_id: str | None = None
-    call_id: str | None = None
+    caller_number: str | None = Field(default=None, max_length=SHORT)
+    national_id: str | None = Field(default=None, max_length=SHORT)
+    call_id: str | None = Field(default=None, max_length=80)
 
 
 class EscalationOut(BaseModel):
@@ -178,8 +240,8 @@ def escalate(
 
 class RatingIn(RequestBody):
     rating: int = Field(ge=1, le=5)
-    caller_number: str | None = None
-    national_id: str | None = None
+    caller_number: str | None = Field(default=None, max_length=SHORT)
+    national_id: str | None = Field(default=None, max_length=SHORT)
 
 
 class RatingOut(BaseModel):

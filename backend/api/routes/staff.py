@@ -19,6 +19,7 @@ from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody
 from backend.models import Case, Notice, Unit, User
+from backend.services.intake import case_by_code
 from backend.services.profiles import get_profile
 from backend.workflow import answers, referrals
 from backend.workflow.citizen import CitizenActError, escalate_case
@@ -130,7 +131,7 @@ def load_visible(db, user: User, code: str) -> Case:
         code = parse_tracking_code(code)
     except InvalidTrackingCode as exc:
         raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    case = case_by_code(db, code)  # its own code or one an IVR node told the caller
     visible = visible_unit_ids(db, user)
     # Out of reach looks the same as absent: a unit learns nothing of cases it does not hold.
     if case is None or (visible is not None and case.current_unit_id not in visible):
@@ -287,10 +288,13 @@ def read_case(code: str, user: Staff, db: DbSession, now: Now) -> dict[str, Any]
     return case_view(load_visible(db, user, code), now)
 
 
+NOTE_MAX = 4000  # a note explains an act; the long text is the answer (AnswerIn)
+
+
 class ScreenIn(RequestBody):
-    category: str
+    category: str = Field(max_length=40)
     urgent: bool
-    kind: str | None = None
+    kind: str | None = Field(default=None, max_length=40)
 
 
 @router.post("/cases/{code}/screen", response_model=CaseView)
@@ -313,8 +317,8 @@ def screen_case(code: str, body: ScreenIn, user: Staff, db: DbSession, now: Now)
 
 
 class ReferIn(RequestBody):
-    unit: str
-    note: str | None = None
+    unit: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
 @router.post("/cases/{code}/referrals", response_model=CaseView)
@@ -359,7 +363,7 @@ def answer_case(
 
 
 class NoteIn(RequestBody):
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
 @router.post("/cases/{code}/approve", response_model=CaseView)
@@ -465,7 +469,7 @@ def scores(user: Staff, db: DbSession) -> dict[str, Any]:
 
 
 class PasswordIn(RequestBody):
-    password: str = Field(min_length=10)
+    password: str = Field(min_length=10, max_length=256)
 
 
 @router.post("/users/{username}/password", response_model=PasswordIssued)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from sqlalchemy import func, select, text
 
 from backend.models import Caller, Case, CaseEvent, OutboundMessage
@@ -9,6 +12,16 @@ from domain.national_id import with_check_digit
 
 NID = with_check_digit("001354241")
 PHONE = "09121234567"
+
+
+@pytest.fixture
+def fixed_now(client):
+    """The API's clock at 2026-11-22 12:00 UTC, so spooled received_at times stay inside the window."""
+    from backend.api.deps import get_now
+
+    client.app.dependency_overrides[get_now] = lambda: dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+    yield
+    client.app.dependency_overrides.clear()
 
 
 def new_case(**overrides):
@@ -133,7 +146,7 @@ def test_answer_is_read_only_to_the_owner(client, ivr_headers, db):
     assert by_nid["answer"] == case.answer
 
 
-def test_ivr_issued_code_is_kept(client, ivr_headers, db):
+def test_ivr_issued_code_is_kept(client, ivr_headers, db, fixed_now):
     from domain.tracking_code import new_tracking_code
 
     offline = new_tracking_code("21")
@@ -151,9 +164,7 @@ def test_ivr_issued_code_is_kept(client, ivr_headers, db):
     assert clash.status_code == 409 and clash.json()["error"]["code"] == "tracking_code_taken"
 
 
-def test_urgent_deadline_is_three_hours_and_111_is_ten_days(client, ivr_headers, db):
-    import datetime as dt
-
+def test_urgent_deadline_is_three_hours_and_111_is_ten_days(client, ivr_headers, db, fixed_now):
     urgent = client.post(
         "/api/v1/cases", json=new_case(received_at="2026-11-22T10:30:00+00:00"), headers=ivr_headers
     ).json()
