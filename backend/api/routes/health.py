@@ -93,6 +93,8 @@ def _is_admin(db: DbSession, settings: AppSettings, now: Now, credentials: Crede
     "/healthz",
     response_model=AdminHealth | Health,
     responses=error_responses(503),
+    # Anyone may ask; an administrator's session adds the detail. In OpenAPI: no credentials, or these.
+    openapi_extra={"security": [{}, {"staffSession": []}]},
 )
 def healthz(
     db: DbSession,
