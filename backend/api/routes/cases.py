@@ -7,12 +7,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError, error_responses
-from backend.api.schemas import RequestBody
+from backend.api.schemas import RequestBody, TrackingCodePath, profile_enums
 from backend.api.throttling import Throttle, Throttling, client_address, enforce
 from backend.core.config import Settings
 from backend.core.security import IdentityVault
@@ -44,6 +44,8 @@ SHORT = 40
 
 
 class CaseIn(RequestBody):
+    model_config = ConfigDict(strict=True, json_schema_extra=profile_enums)
+
     service: str = Field(max_length=16, examples=["1482"])
     kind: str = Field(max_length=SHORT, examples=["complaint"])
     urgent: bool = False
@@ -56,7 +58,10 @@ class CaseIn(RequestBody):
     )
     category: str | None = Field(default=None, max_length=SHORT)
     tracking_code: str | None = Field(
-        default=None, max_length=SHORT, description="issued by an IVR node while offline"
+        default=None,
+        max_length=SHORT,
+        json_schema_extra={"pattern": "^[0-9]{10}$"},  # checked by the route: 422 invalid_tracking_code
+        description="issued by an IVR node while offline (its node prefix, then 7 digits and a check digit)",
     )
     incomplete: bool = False
     recording_path: str | None = Field(
@@ -185,7 +190,7 @@ def throttle_caller(
 
 @router.get("/{tracking_code}", response_model=CaseStatusOut)
 def read_case(
-    tracking_code: str,
+    tracking_code: TrackingCodePath,
     request: Request,
     db: DbSession,
     vault: Vault,
@@ -215,7 +220,7 @@ class EscalationOut(BaseModel):
 
 @router.post("/{tracking_code}/escalations", status_code=201, response_model=EscalationOut)
 def escalate(
-    tracking_code: str,
+    tracking_code: TrackingCodePath,
     body: EscalationIn,
     request: Request,
     db: DbSession,
@@ -249,7 +254,9 @@ class RatingOut(BaseModel):
 
 
 @router.post("/{tracking_code}/satisfaction", status_code=201, response_model=RatingOut)
-def satisfaction(tracking_code: str, body: RatingIn, db: DbSession, vault: Vault, now: Now) -> dict[str, Any]:
+def satisfaction(
+    tracking_code: TrackingCodePath, body: RatingIn, db: DbSession, vault: Vault, now: Now
+) -> dict[str, Any]:
     """The owner rates the handling of a closed case, 1 to 5 (R21)."""
     case = load_case(db, tracking_code)
     if not is_owner(case, vault, body.caller_number, body.national_id):

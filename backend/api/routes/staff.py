@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, update
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError, error_responses
-from backend.api.schemas import RequestBody
+from backend.api.schemas import RequestBody, TrackingCodePath
 from backend.models import Case, Notice, Unit, User
 from backend.services.intake import case_by_code
 from backend.services.profiles import get_profile
@@ -284,7 +284,7 @@ def read_notice(notice_id: int, user: Staff, db: DbSession, now: Now) -> dict[st
 
 
 @router.get("/cases/{code}", response_model=CaseView)
-def read_case(code: str, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
+def read_case(code: TrackingCodePath, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     return case_view(load_visible(db, user, code), now)
 
 
@@ -298,7 +298,9 @@ class ScreenIn(RequestBody):
 
 
 @router.post("/cases/{code}/screen", response_model=CaseView)
-def screen_case(code: str, body: ScreenIn, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
+def screen_case(
+    code: TrackingCodePath, body: ScreenIn, user: Staff, db: DbSession, now: Now
+) -> dict[str, Any]:
     case = load_held(db, user, code)
     _workflow(
         lambda: referrals.screen(
@@ -323,7 +325,7 @@ class ReferIn(RequestBody):
 
 @router.post("/cases/{code}/referrals", response_model=CaseView)
 def refer_case(
-    code: str, body: ReferIn, user: Staff, db: DbSession, vault: Vault, now: Now
+    code: TrackingCodePath, body: ReferIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
     case = load_held(db, user, code)
     target = db.scalar(select(Unit).where(Unit.code == body.unit))
@@ -351,7 +353,7 @@ class AnswerIn(RequestBody):
 
 @router.post("/cases/{code}/answer", response_model=CaseView)
 def answer_case(
-    code: str, body: AnswerIn, user: Staff, db: DbSession, vault: Vault, now: Now
+    code: TrackingCodePath, body: AnswerIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
     case = load_held(db, user, code)
     _workflow(
@@ -368,7 +370,7 @@ class NoteIn(RequestBody):
 
 @router.post("/cases/{code}/approve", response_model=CaseView)
 def approve_case(
-    code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
+    code: TrackingCodePath, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
     case = load_held(db, user, code)
     _workflow(
@@ -388,7 +390,7 @@ def approve_case(
 
 @router.post("/cases/{code}/send-back", response_model=CaseView)
 def send_back_case(
-    code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
+    code: TrackingCodePath, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
     case = load_held(db, user, code)
     _workflow(
@@ -408,7 +410,7 @@ def send_back_case(
 
 @router.post("/cases/{code}/escalations", response_model=CaseView)
 def escalate_for_citizen(
-    code: str, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
+    code: TrackingCodePath, body: NoteIn, user: Staff, db: DbSession, vault: Vault, now: Now
 ) -> dict[str, Any]:
     """An operator records a citizen's re-report from another channel (R8)."""
     if user.role not in ("operator", "admin"):
