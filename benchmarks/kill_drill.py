@@ -167,6 +167,9 @@ def run(calls: int, kills: int, clients: int, database_url: str | None) -> int:
             "DIDEHBAN_SESSION_KEY": "drill-session-key",
             "DIDEHBAN_IVR_TOKEN": IVR_TOKEN,
             "DIDEHBAN_DATA_DIR": str(work / "var"),
+            # The drill is about crashes, not throttling: the whole run is one client address.
+            "DIDEHBAN_RATE_LIMIT_PER_ADDRESS": "1000000/minute",
+            "DIDEHBAN_RATE_LIMIT_PER_CALLER": "1000/minute",
         }
     )
     backend = Backend(env, work)
@@ -233,6 +236,14 @@ def run(calls: int, kills: int, clients: int, database_url: str | None) -> int:
                     headers=headers,
                     timeout=10,
                 )
+                while reply.status_code == 429:  # a polite client waits as told
+                    time.sleep(float(reply.headers.get("Retry-After", "1")))
+                    reply = client.get(
+                        f"{backend.url}/api/v1/cases/{code}",
+                        params={"caller_number": call.number},
+                        headers=headers,
+                        timeout=10,
+                    )
                 if reply.status_code != 200:
                     unresolved.append((call.call_id, code, reply.status_code))
     backend.stop()
