@@ -93,9 +93,11 @@ class CallLogBook:
         now = self.clock()
         self._swept_at = now
         stale = [uid for uid, record in self.calls.items() if now - record.touched > self.max_age]
-        excess = len(self.calls) - len(stale) - self.max_calls
-        if excess > 0:
-            fresh = sorted((r.touched, uid) for uid, r in self.calls.items() if uid not in set(stale))
+        # Full: make room for a tenth more at once, so a flood does not sort the book on every event.
+        excess = len(self.calls) - len(stale) - (self.max_calls - max(1, self.max_calls // 10))
+        if len(self.calls) - len(stale) >= self.max_calls and excess > 0:
+            dropped = set(stale)
+            fresh = sorted((r.touched, uid) for uid, r in self.calls.items() if uid not in dropped)
             stale += [uid for _touched, uid in fresh[:excess]]
         for uid in stale:
             del self.calls[uid]

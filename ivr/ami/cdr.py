@@ -1,12 +1,14 @@
 """Reading Asterisk's CDR file (Master.csv) from where the last reading stopped.
 
 The file only grows, by whole lines, until logrotate moves it aside (a new inode) or someone empties
-it (a smaller size). The position (inode and byte offset) is kept in a small private file, so a
-reconnect reads only what was written since, not the whole history again.
+it (a smaller size, or a different first line once it has grown again). The position (inode, byte
+offset, a digest of the file's first bytes) is kept in a small private file, so a reconnect reads
+only what was written since, not the whole history again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -18,10 +20,19 @@ from ivr.ami.book import CallRecord, from_cdr, parse_master_csv
 log = logging.getLogger(__name__)
 
 
+HEAD_BYTES = 256
+
+
 @dataclass
 class Position:
     inode: int = 0
     offset: int = 0
+    head: str = ""  # digest of the first min(offset, HEAD_BYTES) bytes read
+
+
+def _head(path: Path, length: int) -> str:
+    with path.open("rb") as f:
+        return hashlib.sha256(f.read(min(length, HEAD_BYTES))).hexdigest()
 
 
 class CdrReader:
@@ -31,7 +42,7 @@ class CdrReader:
     def position(self) -> Position:
         try:
             data = json.loads(self.state_path.read_text())
-            return Position(int(data["inode"]), int(data["offset"]))
+            return Position(int(data["inode"]), int(data["offset"]), str(data.get("head", "")))
         except (OSError, ValueError, KeyError, TypeError):
             return Position()
 
@@ -40,7 +51,7 @@ class CdrReader:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"inode": position.inode, "offset": position.offset}, f)
+            json.dump({"inode": position.inode, "offset": position.offset, "head": position.head}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
@@ -81,8 +92,10 @@ class CdrReader:
                 records += self._read_from(old, position.offset)[0]
             log.info("the CDR file was rotated: reading the new one from its start")
             position = Position(stat.st_ino, 0)
-        elif stat.st_size < position.offset:
-            log.warning("the CDR file was truncated: reading it again from its start")
+        elif stat.st_size < position.offset or (
+            position.offset and position.head != _head(self.csv_path, position.offset)
+        ):
+            log.warning("the CDR file was emptied or replaced: reading it again from its start")
             position = Position(stat.st_ino, 0)
         new, offset = self._read_from(self.csv_path, position.offset)
-        return records + new, Position(stat.st_ino, offset)
+        return records + new, Position(stat.st_ino, offset, _head(self.csv_path, offset))
