@@ -38,7 +38,8 @@ async def main():
     server = HotlineServer()
     await server.start("127.0.0.1", 0)
     side = AsteriskSide(Script(json.loads(sys.argv[1])))
-    env = environment(route="hotline", service="1482", caller="09121234567", unique_id="node.1", port=server.port)
+    env = environment(route="hotline", service="1482", caller="09121234567", unique_id="node.1",
+                      port=server.port)
     t = await side.call("127.0.0.1", server.port, env)
     await server.stop()
     # The AMI listener's report of the same call, through its outbox, over HTTP.
