@@ -54,12 +54,16 @@ class CallLogOutbox:
 
     def add_many(self, payloads: list[dict[str, Any]]) -> None:
         now = dt.datetime.now(dt.UTC).isoformat()
+        rows = [(p["unique_id"], self.sealer.seal(p), now) for p in payloads]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO call_report (unique_id, payload, created_at) VALUES (?, ?, ?)",
-                [(p["unique_id"], self.sealer.seal(p), now) for p in payloads],
-            )
+            try:
+                self._db.executemany(
+                    "INSERT INTO call_report (unique_id, payload, created_at) VALUES (?, ?, ?)", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def pending(self, limit: int = 200) -> list[tuple[int, dict[str, Any]]]:
