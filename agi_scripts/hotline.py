@@ -4,6 +4,11 @@
 Dial plan: AGI(/opt/didehban/.venv/bin/python,-m,agi_scripts.hotline,1482) or, with a wrapper,
 AGI(didehban-hotline.sh,1482). Optional second argument: the route (hotline, new-case, status, message).
 Spooled cases (backend unreachable) are delivered by `didehban spool deliver`, run by the scheduler.
+
+Asterisk starts this script in its own working directory, so settings never come from a `.env` there:
+they are read from DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env (ivr.settings.agi_settings). Without
+its own DIDEHBAN_NODE_PREFIX and DIDEHBAN_SPOOL_KEY the script refuses the call (AGISTATUS=FAILURE,
+so the dial plan takes a fallback message) rather than issue codes another node may issue too.
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ class Pyst2Channel(Channel):
 
 
 async def run(session: pyst2.AGI, argv: list[str]) -> int:
-    from backend.core.config import get_settings
-    from backend.services.profiles import get_profiles
+    from domain.profiles import profiles_in
     from ivr.backend_client import BackendClient
     from ivr.flows.hotline import handle_call
+    from ivr.settings import agi_settings
     from ivr.spool import Spool
 
     env = dict(session.env)
@@ -53,16 +58,16 @@ async def run(session: pyst2.AGI, argv: list[str]) -> int:
         env["agi_arg_1"] = argv[0]
     # A process-per-call AGI has no network script: the route is our second argument.
     env["agi_network_script"] = argv[1] if len(argv) > 1 else "hotline"
-    settings = get_settings()
+    settings = agi_settings().require_node()
     client = BackendClient(settings)
-    spool = Spool(settings.spool_dir, settings.node_prefix)
+    spool = Spool(settings.spool_dir, settings.node_prefix, settings.spool_key)
     try:
         await handle_call(
             Pyst2Channel(CallInfo.from_environment(env), session),
             settings=settings,
             client=client,
             spool=spool,
-            profiles=get_profiles(),
+            profiles=profiles_in(str(settings.services_dir)),
         )
     finally:
         await client.close()
@@ -73,8 +78,15 @@ async def run(session: pyst2.AGI, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     # pyst2 echoes every reply to stderr, which Asterisk logs; replies carry national IDs (R9).
     quiet = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the call
+    from ivr.settings import NodeNotConfigured
+    from ivr.spool import SpoolKeyError
+
     session = pyst2.AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=quiet)
-    return asyncio.run(run(session, sys.argv[1:] if argv is None else argv))
+    try:
+        return asyncio.run(run(session, sys.argv[1:] if argv is None else argv))
+    except (NodeNotConfigured, SpoolKeyError) as exc:
+        print(f"didehban AGI: not answering: {exc}", file=sys.stderr)  # Asterisk logs it
+        return 2
 
 
 if __name__ == "__main__":

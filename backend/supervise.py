@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "backend.cli", *args]
+    return [sys.executable, "-m", "didehban_cli", *args]
 
 
 def _pump(part: Part, stream) -> None:
@@ -83,7 +83,7 @@ def _up(args: argparse.Namespace) -> int:
     from backend.core.config import get_settings
 
     settings = get_settings()
-    from backend.cli import available_commands
+    from didehban_cli import available_commands  # the command above both sides starts each part
 
     available = available_commands()
     pbx = False

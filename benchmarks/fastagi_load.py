@@ -90,6 +90,7 @@ def main() -> int:
                 "DIDEHBAN_SPOOL_DIR": str(tmp_path / "spool"),
                 "DIDEHBAN_SMS_FILE": str(tmp_path / "sms.log"),
                 "DIDEHBAN_BACKEND_TIMEOUT_SECONDS": "10",
+                "DIDEHBAN_NODE_PREFIX": "21",  # every IVR node needs its own
             }
         )
         os.environ.update(env)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from backend.core.config import Settings
+from ivr.settings import IvrSettings
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,8 @@ class BackendUnavailable(RuntimeError):
 
 
 class BackendRejected(RuntimeError):
-    """A 4xx: the request itself is wrong; retrying it will not help."""
+    """A 4xx. Most mean the request itself is wrong; 401/403 mean this node's token is (see
+    ivr.spool.retry_later): the case is kept and retried, never given up."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -28,7 +29,7 @@ class BackendRejected(RuntimeError):
 class BackendClient:
     def __init__(
         self,
-        settings: Settings,
+        settings: IvrSettings,
         *,
         attempts: int = 2,
         backoff_seconds: float = 0.3,
@@ -107,3 +108,10 @@ class BackendClient:
         )
         if response.status_code not in (200, 201):
             raise self._rejected(response)
+
+    async def save_call_log(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One call's log; the backend merges a replay by Asterisk's unique id."""
+        response = await self._request("POST", "/api/v1/call-logs", json=payload)
+        if response.status_code in (200, 201):
+            return response.json()
+        raise self._rejected(response)

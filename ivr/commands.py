@@ -28,13 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_call)
 
     p = sub.add_parser("spool", help="cases this IVR node keeps while the backend is unreachable")
-    p.add_argument("action", choices=["deliver", "status"])
+    p.add_argument(
+        "action",
+        choices=["deliver", "status", "list", "requeue"],
+        help="deliver now; status: counts; list: each kept case (no identities); requeue: retry refused ones",
+    )
+    p.add_argument(
+        "call_ids", nargs="*", metavar="CALL_ID", help="requeue: only these (default: every refused one)"
+    )
     p.set_defaults(func=_spool)
 
 
 def _fastagi(args: argparse.Namespace) -> int:
     from ivr.fastagi import serve
+    from ivr.settings import get_settings
 
+    get_settings().require_node()  # refuse before listening: a clear line, not a traceback
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs each URL, and a status request's query carries the caller's number (R9).
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -61,8 +70,9 @@ def _asker(speaker):
 
 
 def _call(args: argparse.Namespace) -> int:
-    from backend.core.config import get_settings
+    from ivr import dialplan_variables as var
     from ivr.phone import AsteriskSide, Script, Speaker, environment, parse_script
+    from ivr.settings import get_settings
 
     speaker = Speaker(audio=args.audio)
     settings = get_settings()
@@ -86,25 +96,39 @@ def _call(args: argparse.Namespace) -> int:
     speaker.flush()
     v = transcript.variables
     print(
-        f"call ended: {v.get('DIDEHBAN_OUTCOME', 'hangup')}"
-        + (f", tracking code {v['DIDEHBAN_TRACKING_CODE']}" if v.get("DIDEHBAN_TRACKING_CODE") else "")
+        f"call ended: {v.get(var.OUTCOME, 'hangup')}"
+        + (f", tracking code {v[var.TRACKING_CODE]}" if v.get(var.TRACKING_CODE) else "")
     )
     return 0
 
 
 def _spool(args: argparse.Namespace) -> int:
-    from backend.core.config import get_settings
     from ivr.backend_client import BackendClient
+    from ivr.settings import get_settings
     from ivr.spool import Spool, deliver_pending
 
     settings = get_settings()
-    spool = Spool(settings.spool_dir, settings.node_prefix)
+    spool = Spool(settings.spool_dir, settings.node_prefix, settings.spool_key)
     if args.action == "status":
         counts = spool.counts()
         print(
             f"pending {counts.get('pending', 0)}, delivered {counts.get('delivered', 0)}, "
             f"dead {counts.get('dead', 0)}"
         )
+        return 0
+    if args.action == "list":
+        # Codes, states and errors only: the payload (national ID, phone number) stays sealed.
+        entries = spool.entries()
+        for e in entries:
+            print(f"{e.tracking_code}  {e.state:<7} attempts {e.attempts:<3} {e.created_at}  {e.call_id}")
+            if e.last_error:
+                print(f"    last error: {e.last_error}")
+        if not entries:
+            print("the spool is empty")
+        return 0
+    if args.action == "requeue":
+        count = spool.requeue(args.call_ids or None)
+        print(f"{count} refused case(s) back in the queue; `didehban spool deliver` tries them now")
         return 0
 
     async def deliver() -> tuple[int, int]:

@@ -14,17 +14,17 @@ import signal
 
 from panoramisk import fast_agi
 
-from backend.core.config import Settings, get_settings
-from backend.services.profiles import get_profiles
+from domain.profiles import profiles_in
 from ivr.agi import CallerHungUp, Reply, parse_environment, parse_reply
 from ivr.backend_client import BackendClient
 from ivr.channel import CallInfo, Channel
 from ivr.flows.hotline import handle_call
+from ivr.flows.routes import registered
+from ivr.settings import IvrSettings, get_settings
 from ivr.spool import Spool, deliver_pending
 
 log = logging.getLogger("ivr.fastagi")
 
-ROUTES = ("hotline", "new-case", "status", "message", "operator")
 HEADER_TIMEOUT = 10.0
 # RECORD FILE may take three minutes; nothing else comes close.
 COMMAND_TIMEOUT = 300.0
@@ -81,11 +81,12 @@ class HotlineApplication(fast_agi.Application):
 
 
 class HotlineServer:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or get_settings()
-        self.profiles = get_profiles()
+    def __init__(self, settings: IvrSettings | None = None) -> None:
+        # No node answers calls without its own prefix and spool key (NodeNotConfigured).
+        self.settings = (settings or get_settings()).require_node()
+        self.profiles = profiles_in(str(self.settings.services_dir))
         self.client = BackendClient(self.settings)
-        self.spool = Spool(self.settings.spool_dir, self.settings.node_prefix)
+        self.spool = Spool(self.settings.spool_dir, self.settings.node_prefix, self.settings.spool_key)
         self.server: asyncio.Server | None = None
         self.active_calls = 0
         self._delivery: asyncio.Task | None = None
@@ -102,7 +103,7 @@ class HotlineServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
         app = HotlineApplication()
-        for route in ROUTES:
+        for route in registered():
             app.add_route(route, self.endpoint)
         self.server = await asyncio.start_server(
             app.handler,
@@ -120,8 +121,9 @@ class HotlineServer:
     async def deliver_forever(self, interval: float = 10.0) -> None:
         """Spooled cases go to the backend as soon as it answers again."""
         from ivr.pbx.fallback import ingest_all
+        from prompts.render import sweep_spoken_answers
 
-        fallback = self.settings.pbx_runtime / "spool" / "fallback"
+        fallback = self.settings.fallback_dir
         while True:
             try:
                 delivered, _ = await deliver_pending(self.spool, self.client)
@@ -132,6 +134,8 @@ class HotlineServer:
                     filed, _ = await asyncio.to_thread(ingest_all, self.settings, fallback)
                     if filed:
                         log.info("filed %d fallback message(s) as cases", filed)
+                # Answers read aloud are not kept on disk longer than a call needs them.
+                await asyncio.to_thread(sweep_spoken_answers)
             except Exception:
                 log.exception("spool delivery failed")
             await asyncio.sleep(interval)

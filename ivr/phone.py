@@ -42,7 +42,12 @@ def speak_into(path: Path, text: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "speech.wav"
         if shutil.which("espeak-ng") and shutil.which("sox"):
-            subprocess.run(["espeak-ng", "-v", "fa", "-w", str(raw), text], check=True, capture_output=True)
+            subprocess.run(
+                ["espeak-ng", "-v", "fa", "-w", str(raw), "--stdin"],
+                input=text.encode(),
+                check=True,
+                capture_output=True,
+            )
             subprocess.run(
                 ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path)],
                 check=True,
@@ -110,8 +115,7 @@ class AsteriskSide:
     def _describe(self, path: str) -> str:
         prompt_id = prompt_id_of(path)
         if prompt_id.startswith("dyn-"):
-            txt = Path(path + ".txt")
-            return txt.read_text(encoding="utf-8") if txt.exists() else prompt_id
+            return "(پاسخ پرونده، با صدای خوانده‌شده)"  # the answer's text is never kept on disk
         return self._catalog.get(prompt_id, path)
 
     def _played(self, path: str) -> None:

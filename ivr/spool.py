@@ -4,6 +4,10 @@ node issued on its own, so a backend outage loses no case and never repeats a co
 One SQLite file (WAL, synchronous=FULL) in settings.spool_dir. Calls are short; writes are few.
 Delivery is exactly once in effect: the backend is idempotent on call_id, so a case delivered just
 before a crash and delivered again is still one case.
+
+Nothing private lies on this disk in the clear (R9): payloads (national ID, phone number) are
+encrypted under the node's DIDEHBAN_SPOOL_KEY, the folder is 0700 and its files 0600, and a delivered
+case is deleted (only a count of deliveries is kept).
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
+from domain.privacy import without_identities
 from domain.tracking_code import new_tracking_code
 
 log = logging.getLogger(__name__)
@@ -24,9 +32,9 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending_case (
     call_id TEXT PRIMARY KEY,
-    payload TEXT NOT NULL,
+    payload TEXT NOT NULL,                   -- Fernet token of the JSON payload
     tracking_code TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered | dead
+    state TEXT NOT NULL DEFAULT 'pending',   -- pending | dead (delivered rows are deleted)
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     created_at TEXT NOT NULL,
@@ -36,7 +44,63 @@ CREATE TABLE IF NOT EXISTS issued_code (
     tracking_code TEXT PRIMARY KEY,
     issued_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tally (
+    name TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
+
+
+class SpoolKeyError(RuntimeError):
+    """The spool cannot be read: no key, or payloads written under another key."""
+
+
+def private_folder(directory: Path) -> Path:
+    """A folder only this user can enter (0700), made if missing."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    return directory
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` as 0600 if missing (and make an existing one 0600) before anything writes it.
+    SQLite gives its -wal and -shm files the database file's mode."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+    return path
+
+
+class Sealer:
+    """Encrypts what a spool keeps: JSON in, Fernet token out."""
+
+    def __init__(self, key: str) -> None:
+        if not key:
+            raise SpoolKeyError("DIDEHBAN_SPOOL_KEY is not set (`didehban keys` prints one)")
+        try:
+            self._fernet = Fernet(key.encode())
+        except (ValueError, TypeError) as exc:
+            raise SpoolKeyError(
+                "DIDEHBAN_SPOOL_KEY is not a Fernet key (`didehban keys` prints one)"
+            ) from exc
+
+    def seal(self, payload: dict[str, Any]) -> str:
+        return self._fernet.encrypt(json.dumps(payload, ensure_ascii=False).encode()).decode()
+
+    def open(self, token: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise SpoolKeyError("a spooled payload was sealed under another DIDEHBAN_SPOOL_KEY") from exc
+
+
+def open_private_db(path: Path) -> sqlite3.Connection:
+    private_folder(path.parent)
+    private_file(path)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a spooled item survives a power cut
+    return db
 
 
 @dataclass(frozen=True)
@@ -47,15 +111,25 @@ class SpooledCase:
     attempts: int
 
 
+@dataclass(frozen=True)
+class SpoolEntry:
+    """What `didehban spool list` shows: no payload, so no identity."""
+
+    call_id: str
+    tracking_code: str
+    state: str
+    attempts: int
+    created_at: str
+    last_error: str | None
+
+
 class Spool:
-    def __init__(self, directory: Path, node_prefix: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path, node_prefix: str, key: str) -> None:
+        self.sealer = Sealer(key)
         self.path = directory / "spool.sqlite3"
         self.node_prefix = node_prefix
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a spooled case survives a power cut
+        self._db = open_private_db(self.path)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -67,6 +141,8 @@ class Spool:
 
     def issue_code(self) -> str:
         """A tracking code with this node's prefix, never issued here before."""
+        if not self.node_prefix:
+            raise RuntimeError("this node has no DIDEHBAN_NODE_PREFIX: it cannot issue codes")
         with self._lock:
             for _ in range(50):
                 code = new_tracking_code(self.node_prefix)
@@ -83,7 +159,7 @@ class Spool:
             self._db.execute(
                 "INSERT OR IGNORE INTO pending_case (call_id, payload, tracking_code, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                (call_id, json.dumps(payload, ensure_ascii=False), tracking_code, self._now()),
+                (call_id, self.sealer.seal(payload), tracking_code, self._now()),
             )
 
     def pending(self, limit: int = 100) -> list[SpooledCase]:
@@ -93,26 +169,67 @@ class Spool:
                 "ORDER BY created_at LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [SpooledCase(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [SpooledCase(r[0], self.sealer.open(r[1]), r[2], r[3]) for r in rows]
 
     def mark_delivered(self, call_id: str) -> None:
+        """The backend has it: the payload leaves this disk; only the count stays."""
         with self._lock:
-            self._db.execute(
-                "UPDATE pending_case SET state='delivered', delivered_at=? WHERE call_id=?",
-                (self._now(), call_id),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._db.execute("DELETE FROM pending_case WHERE call_id=?", (call_id,)).rowcount
+                if gone:
+                    self._db.execute(
+                        "INSERT INTO tally VALUES ('delivered', 1) "
+                        "ON CONFLICT(name) DO UPDATE SET count = count + 1"
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def mark_failed(self, call_id: str, error: str, *, dead: bool) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE pending_case SET attempts=attempts+1, last_error=?, state=? WHERE call_id=?",
-                (error[:500], "dead" if dead else "pending", call_id),
+                (without_identities(error)[:500], "dead" if dead else "pending", call_id),
             )
+
+    def requeue(self, call_ids: list[str] | None = None) -> int:
+        """Dead cases back to pending (after the cause was fixed). None: every dead case."""
+        with self._lock:
+            if call_ids is None:
+                cursor = self._db.execute(
+                    "UPDATE pending_case SET state='pending', attempts=0 WHERE state='dead'"
+                )
+            else:
+                cursor = self._db.executemany(
+                    "UPDATE pending_case SET state='pending', attempts=0 WHERE state='dead' AND call_id=?",
+                    [(c,) for c in call_ids],
+                )
+            return cursor.rowcount
+
+    def entries(self) -> list[SpoolEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT call_id, tracking_code, state, attempts, created_at, last_error FROM pending_case "
+                "ORDER BY created_at"
+            ).fetchall()
+        return [SpoolEntry(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, count(*) FROM pending_case GROUP BY state").fetchall()
-        return {state: n for state, n in rows}
+            delivered = self._db.execute("SELECT count FROM tally WHERE name='delivered'").fetchone()
+        counts = {state: n for state, n in rows}
+        if delivered:
+            counts["delivered"] = delivered[0]
+        return counts
+
+
+def retry_later(status: int) -> bool:
+    """A refusal that is the node's fault, not the case's: a wrong or rotated token (401), a
+    forbidden node (403), a limit (429). The case waits; an administrator is alerted."""
+    return status in (401, 403, 429)
 
 
 async def deliver_pending(spool: Spool, client) -> tuple[int, int]:
@@ -130,8 +247,20 @@ async def deliver_pending(spool: Spool, client) -> tuple[int, int]:
             failed += 1
             break  # the backend is still down: try the rest next round
         except BackendRejected as exc:
-            # Kept, not dropped: an operator reads dead letters with `didehban spool status`.
-            log.error("spooled case %s refused by the backend: %s", item.call_id, exc)
+            if retry_later(exc.status):
+                # Loud, and kept pending: the case is fine, this node's credentials are not.
+                log.critical(
+                    "ALERT: the backend refuses this IVR node (%s): spooled cases wait until "
+                    "DIDEHBAN_IVR_TOKEN is fixed",
+                    exc,
+                )
+                await asyncio.to_thread(spool.mark_failed, item.call_id, str(exc), dead=False)
+                failed += 1
+                break
+            # Kept, not dropped: `didehban spool list` shows it, `didehban spool requeue` retries it.
+            log.error(
+                "spooled case %s refused by the backend: %s", item.call_id, without_identities(str(exc))
+            )
             await asyncio.to_thread(spool.mark_failed, item.call_id, str(exc), dead=True)
             failed += 1
         else:

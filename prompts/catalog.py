@@ -15,11 +15,12 @@ TONES = {"beep": "(بوق)"}
 
 def _generated() -> dict[str, str]:
     """Prompts derived from the service profiles and the case life cycle, so they never drift."""
-    from backend.services.profiles import get_profiles
     from domain.case_state import STAGE_FA
+    from domain.profiles import profiles_in
+    from ivr.settings import get_settings
 
     entries: dict[str, str] = {}
-    for profile in get_profiles().values():
+    for profile in profiles_in(str(get_settings().services_dir)).values():
         for spec, _parent in profile.all_units():
             entries[f"unit-{spec.code}"] = spec.name_fa
         for kind, name in profile.kinds.items():

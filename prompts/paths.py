@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.core.config import get_settings
+from ivr.settings import get_settings
 
 LANGUAGE = "fa"
 

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from persiantools import digits as fa_digits
@@ -49,9 +50,12 @@ def speakable(text: str) -> str:
 
 
 def _espeak(text: str, lang: str, out: Path) -> None:
+    """The text goes on stdin, never on the command line: an answer such as `-f.env` is words to
+    say, not an option that makes espeak read a file aloud."""
     voice = ESPEAK_VOICES.get(lang, lang)
     subprocess.run(
-        [_require("espeak-ng"), "-v", voice, "-s", "150", "-w", str(out), speakable(text)],
+        [_require("espeak-ng"), "-v", voice, "-s", "150", "-w", str(out), "--stdin"],
+        input=speakable(text).encode(),
         check=True,
         capture_output=True,
         timeout=60,
@@ -150,13 +154,32 @@ def render_to(text: str, target_base: Path, *, engine: str = "espeak", lang: str
         install_audio(raw, target_base)
 
 
+DYNAMIC_PREFIX = "dyn-"
+# An answer's audio lives as long as a call may need it, then goes (sweep_spoken_answers).
+SPOKEN_ANSWER_SECONDS = 3600.0
+
+
 def render_text(text: str) -> str:
     """A dynamic prompt for free text (an answer read aloud); returns its prompt id. Cached by text.
-    Blocking (runs espeak and sox): call it off the event loop."""
-    prompt_id = "dyn-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    No text is written to disk, only the audio Asterisk plays. Blocking (runs espeak and sox): call
+    it off the event loop."""
+    prompt_id = DYNAMIC_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:20]
     base = audio_dir() / prompt_id
     if not Path(f"{base}.wav").exists():
         render_to(text, base)
-        # The text beside the audio lets the terminal phone show what would be heard.
-        Path(f"{base}.txt").write_text(text, encoding="utf-8")
     return prompt_id
+
+
+def sweep_spoken_answers(max_age: float = SPOKEN_ANSWER_SECONDS, *, now: float | None = None) -> int:
+    """Delete rendered answers older than max_age (and any answer text an older version left)."""
+    folder = audio_dir()
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder.glob(DYNAMIC_PREFIX + "*") if folder.is_dir() else []:
+        try:
+            if path.suffix == ".txt" or now - path.stat().st_mtime > max_age:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

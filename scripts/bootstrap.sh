@@ -46,3 +46,11 @@ if [ ! -f .env ]; then
   .venv/bin/didehban keys > .env
   echo "bootstrap: wrote new secrets to .env"
 fi
+# Settings added since this machine's .env was written: new keys, and this single machine's IVR node
+# prefix (every node needs its own; the FastAGI server refuses to start without one).
+for line in $(.venv/bin/didehban keys) DIDEHBAN_NODE_PREFIX=21; do
+  if ! grep -q "^${line%%=*}=" .env; then
+    (umask 077 && echo "$line" >> .env)
+    echo "bootstrap: added ${line%%=*} to .env"
+  fi
+done

@@ -29,8 +29,10 @@ TEST_SECRETS = {
 def clear_caches() -> None:
     from backend.core import config, db
     from domain.profiles import profiles_in
+    from ivr import settings as ivr_settings
 
     config.get_settings.cache_clear()
+    ivr_settings.get_settings.cache_clear()
     db.get_engine.cache_clear()
     db.get_sessionmaker.cache_clear()
     profiles_in.cache_clear()

@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 from backend.core.config import Settings
+from domain.privacy import mask_phone as mask_phone  # re-exported: the backend's callers import it here
 
 
 class MissingSecret(RuntimeError):
@@ -56,12 +57,9 @@ def new_secrets() -> dict[str, str]:
         "DIDEHBAN_IVR_TOKEN": secrets.token_urlsafe(24),
         "DIDEHBAN_SESSION_KEY": secrets.token_urlsafe(32),
         "DIDEHBAN_AMI_SECRET": secrets.token_urlsafe(16),
+        # The IVR node's own key: its spool of cases waiting for the backend is encrypted under it.
+        "DIDEHBAN_SPOOL_KEY": Fernet.generate_key().decode(),
     }
-
-
-def mask_phone(number: str) -> str:
-    """What a log line or an operator screen may show of a phone number."""
-    return number[:4] + "*" * max(0, len(number) - 6) + number[-2:] if len(number) > 6 else "***"
 
 
 # --- staff passwords: argon2id (argon2-cffi); scrypt hashes of earlier releases still verify --------

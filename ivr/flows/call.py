@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from backend.core.config import Settings
-from backend.core.security import mask_phone
+from domain.privacy import mask_phone
 from domain.profiles import WEEKDAYS, ServiceProfile
+from ivr import dialplan_variables as var
 from ivr.backend_client import BackendClient
 from ivr.channel import Channel
+from ivr.settings import IvrSettings
 from ivr.spool import Spool
 
 log = logging.getLogger("ivr.call")
@@ -33,7 +34,7 @@ class Call:
     channel: Channel
     client: BackendClient
     spool: Spool
-    settings: Settings
+    settings: IvrSettings
     profile: ServiceProfile
     path: list[str] = field(default_factory=list)
     outcome: str = "hangup"
@@ -57,12 +58,12 @@ class Call:
     async def step(self, token: str) -> None:
         """Record a step of the path, and tell the dial plan at once (a hang-up may follow)."""
         self.path.append(token)
-        await self.channel.set_variable("DIDEHBAN_PATH", ">".join(self.path))
+        await self.channel.set_variable(var.PATH, ">".join(self.path))
 
     async def finish(self, outcome: str) -> None:
         self.outcome = outcome
         if self.channel.alive:
-            await self.channel.set_variable("DIDEHBAN_OUTCOME", outcome)
+            await self.channel.set_variable(var.OUTCOME, outcome)
 
     async def menu(
         self, prompts: list[str], choices: Mapping[str, T], *, step: str, early_key: str | None = None

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from ivr import dialplan_variables as var
 from ivr.agi import CallerHungUp
 from ivr.flows.call import Call, TooManyFailures
 from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_keeping_what_was_said
+from ivr.flows.routes import DEFAULT_ROUTE, ROUTES, route
 from ivr.flows.status import case_status
 
 
+@route("operator")
 async def operator(call: Call) -> None:
     """Menu 0: the operator queue in office hours; outside them, a message that becomes a case."""
     if call.operator_open():
@@ -21,6 +24,7 @@ async def operator(call: Call) -> None:
     await leave_message(call)
 
 
+@route("message")
 async def leave_message(call: Call) -> None:
     """A voice message with no menus: filed as an incomplete request for the operators to screen."""
     draft = Draft(kind="request", description="پیام صوتی تماس‌گیرنده (بدون ثبت کد ملی)")
@@ -44,9 +48,10 @@ async def after_failures(call: Call) -> None:
         await call.finish("goodbye")
 
 
+@route("hotline")
 async def hotline(call: Call) -> None:
     await call.channel.answer()
-    await call.channel.set_variable("DIDEHBAN_SERVICE", call.profile.number)
+    await call.channel.set_variable(var.DIDEHBAN_SERVICE, call.profile.number)
     early = await call.channel.play([f"welcome-{call.profile.number}"])
     choice = await call.menu(
         ["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu", early_key=early
@@ -63,16 +68,7 @@ async def hotline(call: Call) -> None:
 
 async def run_route(call: Call, route: str) -> None:
     """Run one route to its end, whatever the caller does; the outcome is left on the channel."""
-    from ivr.flows.new_case import new_case
-
-    routes = {
-        "hotline": hotline,
-        "new-case": new_case,
-        "status": case_status,
-        "message": leave_message,
-        "operator": operator,
-    }
-    flow = routes.get(route, hotline)
+    flow = ROUTES.get(route) or ROUTES[DEFAULT_ROUTE]
     try:
         try:
             await flow(call)
@@ -93,7 +89,7 @@ async def handle_call(channel, *, settings, client, spool, profiles) -> Call:
         # A dial plan passing a number we have no profile for: say so to the dial plan, not the caller.
         logging.getLogger("ivr.call").error("call %s for unknown service %r", info.unique_id, info.service)
         with contextlib.suppress(CallerHungUp):
-            await channel.set_variable("DIDEHBAN_OUTCOME", "failed")
+            await channel.set_variable(var.OUTCOME, "failed")
         return None  # type: ignore[return-value]
     call = Call(channel, client, spool, settings, profile)
     try:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domain.national_id import InvalidNationalId, parse_national_id
+from ivr import dialplan_variables as var
 from ivr.agi import CallerHungUp
 from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.channel import Recording
 from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
+from ivr.flows.routes import route
 from prompts.say import say_digits
 
 KINDS = {"1": "complaint", "2": "suggestion", "3": "request", "4": "violation"}
@@ -72,7 +74,7 @@ async def record_message(
     host_folder, pbx_path, relative = recording_names(call, now)
     await call.in_thread(lambda: host_folder.mkdir(parents=True, exist_ok=True))
     call.message_file = relative
-    await call.channel.set_variable("DIDEHBAN_MESSAGE_FILE", relative)
+    await call.channel.set_variable(var.MESSAGE_FILE, relative)
     for _attempt in range(ATTEMPTS):
         await call.channel.play([intro, "beep"], keys="")
         recording = await call.channel.record(pbx_path, max_seconds=180, silence_seconds=5)
@@ -143,7 +145,7 @@ async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
         call.log("backend did not take the case (%s): spooled under %s", exc, code)
     call.tracking_code = code
     if call.channel.alive:
-        await call.channel.set_variable("DIDEHBAN_TRACKING_CODE", code)
+        await call.channel.set_variable(var.TRACKING_CODE, code)
     return code
 
 
@@ -159,6 +161,7 @@ async def read_tracking_code(call: Call, code: str) -> None:
     await call.channel.play(["sms-will-follow"], keys="")
 
 
+@route("new-case")
 async def new_case(call: Call) -> None:
     draft = Draft()
     draft.kind = await call.menu(["kind-menu"], KINDS, step="kind")

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
+from ivr import dialplan_variables as var
 from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
 from ivr.flows.new_case import ask_national_id
+from ivr.flows.routes import route
 from prompts.render import render_text
 from prompts.say import say_jalali_date, say_time
 
@@ -63,7 +65,7 @@ async def ask_tracking_code(call: Call) -> dict[str, Any] | None:
         await call.step("code")
         call.tracking_code = code
         # The call log shows which case a status call was about.
-        await call.channel.set_variable("DIDEHBAN_TRACKING_CODE", code)
+        await call.channel.set_variable(var.TRACKING_CODE, code)
         return status
     raise TooManyFailures("tracking-code")
 
@@ -143,6 +145,7 @@ async def offer_escalation(call: Call, status: dict[str, Any]) -> None:
     await call.channel.play(["already-escalated" if result.get("already") else "escalated"], keys="")
 
 
+@route("status")
 async def case_status(call: Call) -> None:
     try:
         status = await ask_tracking_code(call)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.core.config import PROJECT_ROOT, Settings
+from ivr.settings import PROJECT_ROOT, IvrSettings
 
 CONF_DIR = PROJECT_ROOT / "asterisk_conf"
 
 
-def values(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
+def values(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
     if not settings.ami_secret:
         raise ValueError("DIDEHBAN_AMI_SECRET must be set (`didehban keys` prints one)")
     return {
@@ -29,7 +29,7 @@ def values(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
     }
 
 
-def render(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
+def render(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
     """File name -> text, every @@NAME@@ replaced; an unknown placeholder is an error, not a blank."""
     filled = values(settings, srv=srv, moddir=moddir)
     rendered = {}
@@ -44,7 +44,7 @@ def render(settings: Settings, *, srv: str, moddir: str) -> dict[str, str]:
     return rendered
 
 
-def install(settings: Settings, etc_dir: Path, *, srv: str, moddir: str) -> list[str]:
+def install(settings: IvrSettings, etc_dir: Path, *, srv: str, moddir: str) -> list[str]:
     etc_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in render(settings, srv=srv, moddir=moddir).items():

@@ -1,8 +1,11 @@
 """Messages the dial plan recorded while the FastAGI server was unreachable become cases.
 
-The dial plan names each file <service>-<uniqueid>-<caller digits>.wav. Each one is copied into the
-recordings folder, filed through the backend API (idempotent on the call's unique id) and only then
-removed from the spool: a backend outage here too loses nothing; the next run tries again.
+The dial plan names each file <service>-<uniqueid>.wav and writes the caller's digits beside it, into
+<service>-<uniqueid>.caller (Asterisk runs with umask 077 in a 0700 folder): a number never appears in
+a file name (R9). Names of older installs, <service>-<uniqueid>-<caller digits>.wav, are still read.
+Each message is copied into the recordings folder, filed through the backend API (idempotent on the
+call's unique id) and only then removed, with its sidecar: a backend outage here too loses nothing;
+the next run tries again.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.core.config import Settings
 from ivr.backend_client import BackendClient, BackendRejected, BackendUnavailable
+from ivr.settings import IvrSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +35,29 @@ class FallbackMessage:
     unique_id: str
     caller: str
 
+    @property
+    def sidecar(self) -> Path:
+        return self.path.with_suffix(".caller")
+
     @classmethod
     def parse(cls, path: Path) -> FallbackMessage | None:
-        stem = path.stem
-        service, sep, rest = stem.partition("-")
-        unique_id, sep2, caller = rest.rpartition("-")
-        if not sep or not sep2 or not service.isdigit() or not unique_id:
+        service, sep, rest = path.stem.partition("-")
+        if not sep or not service.isdigit() or not rest:
             return None
-        return cls(path, service, unique_id, caller)
+        unique_id, sep2, tail = rest.rpartition("-")
+        if sep2 and unique_id and (tail == "" or tail.isdigit()):
+            return cls(path, service, unique_id, tail)  # an older name, with the caller's digits
+        if rest.endswith("-"):
+            return None
+        return cls(path, service, rest, _caller_from(path.with_suffix(".caller")))
+
+
+def _caller_from(sidecar: Path) -> str:
+    """The digits the dial plan wrote beside the message; none if withheld or the sidecar is lost."""
+    try:
+        return "".join(ch for ch in sidecar.read_text(errors="replace") if ch.isdigit())[:32]
+    except OSError:
+        return ""
 
 
 def _seconds(path: Path) -> float | None:
@@ -50,7 +68,7 @@ def _seconds(path: Path) -> float | None:
         return None
 
 
-async def ingest_one(settings: Settings, client: BackendClient, message: FallbackMessage) -> bool:
+async def ingest_one(settings: IvrSettings, client: BackendClient, message: FallbackMessage) -> bool:
     received = dt.datetime.fromtimestamp(message.path.stat().st_mtime, dt.UTC)
     relative = f"{message.service}/{received:%Y%m%d}/{message.unique_id}-fallback.wav"
     target = settings.recordings_dir / relative
@@ -78,12 +96,13 @@ async def ingest_one(settings: Settings, client: BackendClient, message: Fallbac
         log.error("fallback message %s kept: backend refused it (%s)", message.unique_id, exc)
         return False
     message.path.unlink()
+    message.sidecar.unlink(missing_ok=True)
     log.info("fallback message %s filed as case %s", message.unique_id, created["tracking_code"])
     return True
 
 
 def ingest_all(
-    settings: Settings, folder: Path, *, settle_seconds: float = SETTLE_SECONDS
+    settings: IvrSettings, folder: Path, *, settle_seconds: float = SETTLE_SECONDS
 ) -> tuple[int, int]:
     """(filed, kept). Files still being written are left for the next run."""
     now = time.time()

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.core.config import Settings, get_settings
 from ivr.pbx import config
+from ivr.settings import IvrSettings, get_settings
 
 INSIDE = "/srv/ivr"  # where the runtime folder appears inside the root
 MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
@@ -34,7 +34,7 @@ def _run(argv: list[str], *, timeout: float = 60, check: bool = True) -> subproc
 
 @dataclass
 class Pbx:
-    settings: Settings
+    settings: IvrSettings
 
     @classmethod
     def from_settings(cls) -> Pbx:
@@ -51,7 +51,7 @@ class Pbx:
 
     @property
     def fallback_dir(self) -> Path:
-        return self.runtime / "spool" / "fallback"
+        return self.settings.fallback_dir
 
     @property
     def pid_file(self) -> Path:
@@ -110,6 +110,8 @@ class Pbx:
         """The project's config and the runtime folders, fresh from asterisk_conf/ every time."""
         for sub in ("etc", "db", "spool/fallback", "run", "log/cdr-csv", "cache"):
             (self.runtime / sub).mkdir(parents=True, exist_ok=True)
+        # Fallback messages and their callers' numbers: nobody else's to read.
+        self.fallback_dir.chmod(0o700)
         self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         (self.settings.prompts_dir / "audio" / "fa").mkdir(parents=True, exist_ok=True)
         config.install(self.settings, self.runtime / "etc", srv=INSIDE, moddir=MODDIR)
@@ -176,6 +178,7 @@ class Pbx:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # what Asterisk writes (recordings, fallback sidecars) is private
         )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout

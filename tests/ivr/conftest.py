@@ -10,8 +10,21 @@ import time
 
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 
 from tests.conftest import clear_caches
+
+# Every IVR node has its own prefix and spool key; the tests' node is no exception.
+NODE_ENV = {"DIDEHBAN_NODE_PREFIX": "21", "DIDEHBAN_SPOOL_KEY": Fernet.generate_key().decode()}
+
+
+@pytest.fixture(autouse=True)
+def node_env(monkeypatch):
+    for key, value in NODE_ENV.items():
+        monkeypatch.setenv(key, value)
+    clear_caches()
+    yield
+    clear_caches()
 
 
 def free_port() -> int:

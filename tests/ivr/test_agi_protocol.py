@@ -81,3 +81,40 @@ def test_command_errors_are_ours(line):
 
 def test_quote():
     assert quote('a "b" c\\d') == '"a \\"b\\" c\\\\d"'
+
+
+def test_every_route_is_registered_once_beside_its_flow():
+    from ivr.flows import hotline, new_case, status
+    from ivr.flows.routes import registered, route
+
+    routes = registered()
+    assert routes == {
+        "hotline": hotline.hotline,
+        "new-case": new_case.new_case,
+        "status": status.case_status,
+        "message": hotline.leave_message,
+        "operator": hotline.operator,
+    }
+    with pytest.raises(ValueError, match="registered twice"):
+        route("status")(hotline.hotline)
+
+
+def test_every_channel_variable_the_flows_set_is_named_in_one_module():
+    import re
+    from pathlib import Path
+
+    from ivr import dialplan_variables as var
+
+    root = Path(__file__).resolve().parents[2]
+    names = {v for k, v in vars(var).items() if k.isupper() and isinstance(v, str)}
+    for path in (root / "ivr").rglob("*.py"):
+        if path.name == "dialplan_variables.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        # No variable name spelled out as a string: each comes from ivr.dialplan_variables.
+        assert not re.findall(
+            r"[\"'](DIDEHBAN_(?:OUTCOME|TRACKING_CODE|PATH|MESSAGE_FILE|SERVICE))[\"']", text
+        ), path
+    dialplan = (root / "asterisk_conf" / "extensions.conf").read_text()
+    used = set(re.findall(r"\$\{(DIDEHBAN_[A-Z_]+|FALLBACK_FILE|SERVICE)\}", dialplan))
+    assert used <= names, used - names

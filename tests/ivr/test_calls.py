@@ -175,8 +175,8 @@ async def test_hang_up_at_every_step_ends_cleanly(backend, place_call, db, at):
 
 
 async def test_backend_down_then_up_delivers_the_spooled_case_once(ivr_env, fastagi, place_call, db, vault):
-    from backend.core.config import get_settings
     from ivr.backend_client import BackendClient
+    from ivr.settings import get_settings
     from ivr.spool import deliver_pending
     from tests.ivr.conftest import BackendThread
 
@@ -187,6 +187,7 @@ async def test_backend_down_then_up_delivers_the_spooled_case_once(ivr_env, fast
     assert digits_after(t.played, "your-tracking-code-is") == [code, code]
     assert fastagi.spool.counts() == {"pending": 1}
     assert db.scalar(select(func.count(Case.id))) == 0
+    [spooled] = fastagi.spool.pending()
 
     with BackendThread(ivr_env):
         client = BackendClient(get_settings())
@@ -194,20 +195,13 @@ async def test_backend_down_then_up_delivers_the_spooled_case_once(ivr_env, fast
             assert await deliver_pending(fastagi.spool, client) == (1, 0)
             assert await deliver_pending(fastagi.spool, client) == (0, 0)
             # Even a second delivery of the same call (a crash before it was marked) is one case.
-            await client.file_case(_payload(fastagi.spool, "spooled-call-1"))
+            await client.file_case(spooled.payload)
         finally:
             await client.close()
     case = the_case(db)
     assert db.scalar(select(func.count(Case.id))) == 1
     assert case.tracking_code == code and vault.decrypt(case.caller.national_id_enc) == NID
     assert fastagi.spool.counts() == {"delivered": 1}
-
-
-def _payload(spool, call_id):
-    import json
-
-    row = spool._db.execute("SELECT payload FROM pending_case WHERE call_id=?", (call_id,)).fetchone()
-    return json.loads(row[0])
 
 
 async def test_unknown_service_fails_cleanly(backend, place_call, db):

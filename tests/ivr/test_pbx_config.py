@@ -10,8 +10,8 @@ from tests.conftest import clear_caches
 
 
 def test_config_renders_every_placeholder_and_keeps_the_secret_out_of_the_repo(settings_env):
-    from backend.core.config import get_settings
     from ivr.pbx.config import CONF_DIR, render
+    from ivr.settings import get_settings
 
     files = render(get_settings(), srv="/srv/ivr", moddir="/usr/lib/x86_64-linux-gnu/asterisk/modules")
     assert {
@@ -37,8 +37,8 @@ def test_config_renders_every_placeholder_and_keeps_the_secret_out_of_the_repo(s
 
 
 def test_missing_ami_secret_is_a_clear_error(settings_env, monkeypatch):
-    from backend.core.config import get_settings
     from ivr.pbx.config import render
+    from ivr.settings import get_settings
 
     monkeypatch.setenv("DIDEHBAN_AMI_SECRET", "")
     clear_caches()
@@ -69,9 +69,9 @@ def test_fallback_ingest_files_a_case_once_and_keeps_it_while_the_backend_is_dow
 
     from sqlalchemy import select
 
-    from backend.core.config import get_settings
     from backend.models import Case
     from ivr.pbx.fallback import ingest_all
+    from ivr.settings import get_settings
 
     folder = settings_env / "fallback"
     folder.mkdir()
@@ -93,8 +93,8 @@ def test_fallback_ingest_keeps_the_file_when_the_backend_is_down(ivr_env, db, se
     import os
     import time
 
-    from backend.core.config import get_settings
     from ivr.pbx.fallback import ingest_all
+    from ivr.settings import get_settings
 
     folder = settings_env / "fallback"
     folder.mkdir()

@@ -13,7 +13,7 @@ from ivr.phone import AsteriskSide, Script, environment
 from tests.ivr.test_calls import NEW_CASE, digits_after
 
 
-def drive(args: list[str], items: list[str], env_block: dict[str, str]):
+def drive(args: list[str], items: list[str], env_block: dict[str, str], *, env=None, cwd=None):
     side = AsteriskSide(Script(items))
     proc = subprocess.Popen(
         [sys.executable, "-m", "agi_scripts.hotline", *args],
@@ -21,7 +21,8 @@ def drive(args: list[str], items: list[str], env_block: dict[str, str]):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ),
+        env=dict(os.environ) if env is None else env,
+        cwd=cwd,
         bufsize=1,
     )
     env_block = {k: v for k, v in env_block.items() if k not in ("agi_network", "agi_network_script")}

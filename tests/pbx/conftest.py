@@ -114,6 +114,7 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
             "DIDEHBAN_RTP_START": "21000",
             "DIDEHBAN_RTP_END": "21999",
             "DIDEHBAN_PBX_SYSTEM_NAME": "ci-pbx",
+            "DIDEHBAN_NODE_PREFIX": "31",
         }
     )
     stack = Stack(env, work, {}, sip_port)

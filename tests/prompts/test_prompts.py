@@ -144,6 +144,54 @@ def test_render_text_makes_real_8khz_speech(prompts_dir):
     assert render_text("مرکز بازرسی شد و مسئول آن در تاریخ ۱۴۰۵/۰۹/۰۲ توبیخ شد.") == prompt_id
 
 
+def test_an_answer_that_looks_like_an_option_is_spoken_not_obeyed(prompts_dir, settings_env):
+    """Issue 9 fault 8: the answer was espeak-ng's last argument, so `-f.env` made espeak read the
+    working directory's .env aloud to the caller. The text now goes on stdin."""
+    from prompts.paths import audio_dir
+    from prompts.render import render_text
+
+    # A long secret file in the working directory (settings_env made tmp_path the working directory).
+    (settings_env / ".env").write_text(("DIDEHBAN_SECRET_KEY=" + "abcdefghij" * 8 + "\n") * 30)
+    prompt_id = render_text("-f.env")
+    seconds = _wav_stats(audio_dir() / f"{prompt_id}.wav")[3]
+    assert seconds < 4.0  # a few syllables, not thirty lines of key read letter by letter
+
+
+def test_the_answer_text_never_reaches_the_command_line_or_the_disk(prompts_dir, monkeypatch):
+    import subprocess
+
+    from prompts import render
+
+    seen: list[tuple[list[str], bytes | None]] = []
+    real_run = subprocess.run
+
+    def spy(argv, *args, **kwargs):
+        seen.append((list(map(str, argv)), kwargs.get("input")))
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(render.subprocess, "run", spy)
+    answer = "--version پاسخ محرمانه"
+    prompt_id = render.render_text(answer)
+    espeak = [(argv, given) for argv, given in seen if argv[0].endswith("espeak-ng")]
+    assert espeak and all(answer not in " ".join(argv) and "--stdin" in argv for argv, _ in espeak)
+    assert espeak[0][1] == render.speakable(answer).encode()
+    kept = sorted(p.name for p in render.audio_dir().iterdir())
+    assert kept == [f"{prompt_id}.wav", f"{prompt_id}.wav16"]  # audio only, no text beside it
+
+
+def test_spoken_answers_are_swept_after_an_hour(prompts_dir):
+    import time
+
+    from prompts.render import audio_dir, render_text, sweep_spoken_answers
+
+    prompt_id = render_text("پاسخ")
+    (audio_dir() / "dyn-old.txt").write_text("an answer an older version kept")
+    assert sweep_spoken_answers() == 1  # the text goes at once; fresh audio stays for the call
+    assert (audio_dir() / f"{prompt_id}.wav").exists()
+    assert sweep_spoken_answers(now=time.time() + 7200) == 2
+    assert not list(audio_dir().glob("dyn-*"))
+
+
 def test_speakable_text_has_no_raw_digits_or_slashes():
     from prompts.render import speakable
 
