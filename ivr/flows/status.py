@@ -81,7 +81,8 @@ async def read_answer(call: Call, status: dict[str, Any]) -> dict[str, Any]:
         await call.step("owner:nid")
         status = proved
     answer_prompt = await call.in_thread(render_text, status["answer"])
-    await call.channel.play(["answer-is", answer_prompt], keys="")
+    async with call.private():  # the answer is the owner's: not in the whole-call recording
+        await call.channel.play(["answer-is", answer_prompt], keys="")
     return status
 
 

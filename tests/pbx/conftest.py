@@ -122,7 +122,7 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
         assert result.returncode == 0, result.stdout + result.stderr
     stack.start("backend", "serve", "--port", str(backend_port))
     stack.start("fastagi", "fastagi")
-    up = stack.cli("pbx", "up", timeout=900)
+    up = stack.cli("pbx", "up", "--test-phones", timeout=900)
     assert up.returncode == 0, up.stdout + up.stderr
     stack.start("ami", "ami")
     _wait_port(agi_port)
