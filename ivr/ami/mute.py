@@ -42,9 +42,7 @@ async def mixmonitor_mute(
                     key, _, value = line.partition(":")
                     reply.setdefault(key.strip(), value.strip())
 
-            login = await action(
-                {"Action": "Login", "Username": username, "Secret": secret, "Events": "off"}
-            )
+            login = await action({"Action": "Login", "Username": username, "Secret": secret, "Events": "off"})
             if login.get("Response") != "Success":
                 raise MuteFailed(f"AMI login refused: {login.get('Message', '')}")
             done = await action(

@@ -58,7 +58,7 @@ class ScriptedChannel(Channel):
         self.sent.append(command)
         if command.startswith("STREAM FILE"):
             for prompt, key in self.stops.items():
-                if f"/{prompt}\"" in command:
+                if f'/{prompt}"' in command:
                     return Reply(200, str(ord(key)))
             return Reply(200, "0")
         if command.startswith("GET DATA"):

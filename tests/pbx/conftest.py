@@ -96,6 +96,18 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
     """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener."""
     backend_port, agi_port = free_port(), free_port()
+    # Operators on duty round the clock, so menu 0 reaches the queue whenever the tests run.
+    services = work / "services"
+    services.mkdir(exist_ok=True)
+    for profile in (ROOT / "config" / "services").glob("*.yaml"):
+        text = "\n".join(
+            "operator_hours: {days: [saturday, sunday, monday, tuesday, wednesday, thursday, friday], "
+            'start: "00:00", end: "23:59"}'
+            if line.startswith("operator_hours:")
+            else line
+            for line in profile.read_text(encoding="utf-8").splitlines()
+        )
+        (services / profile.name).write_text(text + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
     env.update(new_secrets())
     env.update(
@@ -114,6 +126,7 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
             "DIDEHBAN_RTP_START": "21000",
             "DIDEHBAN_RTP_END": "21999",
             "DIDEHBAN_PBX_SYSTEM_NAME": "ci-pbx",
+            "DIDEHBAN_SERVICES_DIR": str(services),
         }
     )
     stack = Stack(env, work, {}, sip_port)
