@@ -100,6 +100,7 @@ class Call:
         muted = False
         try:
             muted = await self._mute_recording(True)
+            self.log("call recording muted")
         except MuteFailed as exc:
             self.log("could not mute the call recording (%s): stopping it", exc)
             with contextlib.suppress(AgiCommandError):
@@ -110,6 +111,7 @@ class Call:
             if muted and self.channel.alive:
                 try:
                     await self._mute_recording(False)
+                    self.log("call recording unmuted")
                 except MuteFailed as exc:
                     self.log("could not unmute the call recording: %s", exc)
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.models import CallLog, Case
-from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, speech_pcap
+from ivr.pbx.sipcall import Background, Keys, Speak, Wait, run_sipp, speech_pcap
 from ivr.pbx.timing import total
 from tests.pbx.test_sip_calls import NID, OTHER_NID, PORTS, WORDS, call, call_log, new_case_actions, wait_for
 
@@ -41,9 +41,14 @@ def new_log(stack, after: int, **where) -> CallLog | None:
     return wait_for(found, timeout=25)
 
 
-def newest_case(stack) -> Case:
+def newest_case(stack) -> Case | None:
+    """The newest case, with its caller loaded (usable after the session closes)."""
     with stack.session() as s:
-        return s.scalar(select(Case).order_by(Case.id.desc()))
+        case = s.scalar(select(Case).order_by(Case.id.desc()))
+        if case is not None:
+            _ = case.caller
+            s.expunge_all()
+        return case
 
 
 # --- 1. type-ahead ----------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ def test_a_wrong_number_hears_not_in_service_and_is_never_answered(stack, sipp_d
         ("+98211482", "1482"),
         ("021111", "111"),
         ("9851111", "111"),
-        ("0098511111", "111"),
+        ("009851111", "111"),
         ("+9821111", "111"),
     ],
 )
@@ -210,7 +215,7 @@ def test_an_operator_in_the_queue_answers(stack, sipp_dir):
 
 
 def _elapsed(actions) -> list[float]:
-    """When each action starts, in seconds after the call was answered (as sipp times them)."""
+    """When each action starts, in seconds after the call was answered (keys sent as SIP INFO)."""
     starts, t = [], 0.0
     for action in actions:
         starts.append(t)
@@ -219,7 +224,7 @@ def _elapsed(actions) -> list[float]:
         elif isinstance(action, Speak):
             t += action.seconds + 0.2
         elif isinstance(action, Keys):
-            t += len(action.keys) * 0.32 + 0.3
+            t += len(action.keys) * (action.gap + 0.01)
     return starts
 
 
@@ -232,7 +237,13 @@ def _rms(path: Path, start: float, end: float) -> float:
 
 
 def test_the_whole_call_recording_is_silent_while_the_national_id_is_typed_and_read_back(stack, sipp_dir):
-    actions, seconds = new_case_actions(sipp_dir, [f"{NID}#"], kind="4")
+    # The caller's line carries sound all along (as a real line does), keys go as SIP INFO: the
+    # recording runs on the wall clock, and only a mute can make a stretch of it silent.
+    line = sipp_dir / "line.pcap"
+    line_seconds = speech_pcap(" ".join([WORDS] * 5), line)
+    actions, _seconds = new_case_actions(sipp_dir, [f"{NID}#"], kind="4")
+    actions.insert(0, Background(line))
+    assert line_seconds > 25
     starts = _elapsed(actions)
     nid_at = next(starts[i] for i, a in enumerate(actions) if isinstance(a, Keys) and NID in a.keys)
     confirm_at = next(
@@ -240,15 +251,17 @@ def test_the_whole_call_recording_is_silent_while_the_national_id_is_typed_and_r
         for i, a in enumerate(actions)
         if isinstance(a, Keys) and a.keys == "1" and starts[i] > nid_at
     )
-    speak_at = next(starts[i] for i, a in enumerate(actions) if isinstance(a, Speak))
-    call(stack, sipp_dir, actions, caller_hangs_up=True)
-    case = wait_for(lambda: (c := newest_case(stack)) and c.kind == "violation" and c)
-    log = new_log(stack, 0, tracking_code=case.tracking_code)
+    after = last_log_id(stack)
+    call(stack, sipp_dir, actions, user="tester-info", dtmf="info", caller_hangs_up=True)
+    log = new_log(stack, after)
+    assert log is not None and log.path.startswith("menu:1>kind:4>urgent:2>nid-confirm:1>nid")
     recording = stack.recordings / log.call_recording
-    # From the question to the confirmation (the prompt, the keys, the ID read back): silence.
-    assert _rms(recording, nid_at - 0.8, confirm_at - 0.3) < 50
-    # The message the caller spoke is in it, loud.
-    assert _rms(recording, speak_at + 0.5, speak_at + seconds - 0.5) > 300
+    # Before the question, the caller's line is heard ...
+    assert _rms(recording, 0.5, 2.5) > 300
+    # ... from the question to the confirmation (the prompt, the keys, the ID read back): silence.
+    assert _rms(recording, nid_at - 0.8, confirm_at - 0.6) < 50
+    # ... and after it, the recording hears the call again.
+    assert _rms(recording, confirm_at + 1.5, confirm_at + 6.0) > 300
 
 
 def test_no_keys_and_no_national_id_in_the_pbx_logs(stack):
