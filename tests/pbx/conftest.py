@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from backend.core.security import IdentityVault, new_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
+# Several worktrees may run these tests on one machine at once: a shift moves every port they use
+# (SIP, AMI, RTP, sipp's own), e.g. DIDEHBAN_TEST_PBX_PORT_SHIFT=200.
+PORT_SHIFT = int(os.environ.get("DIDEHBAN_TEST_PBX_PORT_SHIFT", "0"))
 
 
 def free_port() -> int:
@@ -93,7 +96,7 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
+def launch(work: Path, *, sip_port: int = 5080 + PORT_SHIFT, ami_port: int = 5039 + PORT_SHIFT) -> Stack:
     """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener."""
     backend_port, agi_port = free_port(), free_port()
     # Operators on duty round the clock, so menu 0 reaches the queue whenever the tests run.
@@ -123,8 +126,8 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
             "DIDEHBAN_SOUNDS_DIR_ON_PBX": "/srv/ivr/sounds",
             "DIDEHBAN_SIP_PORT": str(sip_port),
             "DIDEHBAN_AMI_PORT": str(ami_port),
-            "DIDEHBAN_RTP_START": "21000",
-            "DIDEHBAN_RTP_END": "21999",
+            "DIDEHBAN_RTP_START": str(21000 + 10 * PORT_SHIFT),
+            "DIDEHBAN_RTP_END": str(21999 + 10 * PORT_SHIFT),
             "DIDEHBAN_PBX_SYSTEM_NAME": "ci-pbx",
             "DIDEHBAN_SERVICES_DIR": str(services),
         }

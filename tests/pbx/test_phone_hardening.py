@@ -15,7 +15,18 @@ from sqlalchemy import func, select
 from backend.models import CallLog, Case
 from ivr.pbx.sipcall import Background, Keys, Speak, Wait, run_sipp, speech_pcap
 from ivr.pbx.timing import total
-from tests.pbx.test_sip_calls import NID, OTHER_NID, PORTS, WORDS, call, call_log, new_case_actions, wait_for
+from tests.pbx.conftest import PORT_SHIFT
+from tests.pbx.test_sip_calls import (
+    NID,
+    OTHER_NID,
+    PORTS,
+    WORDS,
+    call,
+    call_log,
+    media_port,
+    new_case_actions,
+    wait_for,
+)
 
 pytestmark = pytest.mark.pbx
 
@@ -131,7 +142,7 @@ def test_a_wrong_number_hears_not_in_service_and_is_never_answered(stack, sipp_d
         sip_port=stack.sip_port,
         workdir=sipp_dir,
         control_port=port,
-        media_port=17000 + 10 * (port % 100),
+        media_port=media_port(port),
         timeout_s=40,
     )
     # Early media (the "not in service" prompt), then 404; never a 200, so no hotline answered.
@@ -189,7 +200,8 @@ def test_an_operator_in_the_queue_answers(stack, sipp_dir):
     uas = subprocess.Popen(
         [
             *("sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(operator_port), "-m", "1", "-nostdin"),
-            *("-mi", "127.0.0.1", "-mp", "18700", "-cp", str(next(PORTS)), "-timeout", "60s"),
+            *("-mi", "127.0.0.1", "-mp", str(18700 + 10 * PORT_SHIFT), "-cp", str(next(PORTS))),
+            *("-timeout", "60s"),
         ],
         cwd=sipp_dir,
         stdout=subprocess.PIPE,
@@ -241,7 +253,7 @@ def test_the_whole_call_recording_is_silent_while_the_national_id_is_typed_and_r
     # recording runs on the wall clock, and only a mute can make a stretch of it silent.
     line = sipp_dir / "line.pcap"
     line_seconds = speech_pcap(" ".join([WORDS] * 5), line)
-    actions, _seconds = new_case_actions(sipp_dir, [f"{NID}#"], kind="4")
+    actions, _seconds = new_case_actions(sipp_dir, [f"{NID}#"], kind="3")
     actions.insert(0, Background(line))
     assert line_seconds > 25
     starts = _elapsed(actions)
@@ -254,7 +266,7 @@ def test_the_whole_call_recording_is_silent_while_the_national_id_is_typed_and_r
     after = last_log_id(stack)
     call(stack, sipp_dir, actions, user="tester-info", dtmf="info", caller_hangs_up=True)
     log = new_log(stack, after)
-    assert log is not None and log.path.startswith("menu:1>kind:4>urgent:2>nid-confirm:1>nid")
+    assert log is not None and log.path.startswith("menu:1>kind:3>urgent:2>nid-confirm:1>nid")
     recording = stack.recordings / log.call_recording
     # Before the question, the caller's line is heard ...
     assert _rms(recording, 0.5, 2.5) > 300
