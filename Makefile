@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 run: bootstrap-run
 	$(DIDEHBAN) demo
 	@if $(DIDEHBAN) --help | grep -q ' prompts '; then $(DIDEHBAN) prompts build; fi
-	$(DIDEHBAN) up
+	$(DIDEHBAN) up --test-phones
 
 test: bootstrap-test
 	$(VENV)/bin/ruff check .

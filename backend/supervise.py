@@ -31,6 +31,9 @@ class Part:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="start the whole system on this machine (backend, IVR, scheduler, PBX)")
     p.add_argument("--no-pbx", action="store_true", help="do not start Asterisk (no root or no mmdebstrap)")
+    p.add_argument(
+        "--test-phones", action="store_true", help="PBX with the test phones (make run: development only)"
+    )
     p.set_defaults(func=_up)
 
 
@@ -91,7 +94,8 @@ def _up(args: argparse.Namespace) -> int:
         ok, why = can_run_pbx()
         if ok:
             print("starting the PBX (the first run builds its Debian root: about a minute)...", flush=True)
-            pbx = subprocess.run(_cli("pbx", "up"), check=False).returncode == 0
+            pbx_up = ["pbx", "up", *(["--test-phones"] if args.test_phones else [])]
+            pbx = subprocess.run(_cli(*pbx_up), check=False).returncode == 0
             if not pbx:
                 print("the PBX did not start: the rest runs without it", flush=True)
         else:

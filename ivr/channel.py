@@ -56,6 +56,8 @@ class Channel(abc.ABC):
     def __init__(self, info: CallInfo) -> None:
         self.info = info
         self.alive = True
+        # Keys that stopped a prompt and wait to be the start of the next entry (type-ahead).
+        self.typed_ahead = ""
 
     @abc.abstractmethod
     async def _send(self, command: str) -> Reply:
@@ -76,7 +78,8 @@ class Channel(abc.ABC):
         await self.send("ANSWER")
 
     async def play(self, prompt_ids: list[str], keys: str = ALL_KEYS) -> str | None:
-        """Play prompts in order; a key in `keys` stops playback and is returned."""
+        """Play prompts in order; a key in `keys` stops playback and is returned. The key is also
+        kept as the first key of the next entry (`collect`), so nothing the caller types is lost."""
         for prompt_id in prompt_ids:
             key = await self.play_file(prompt_file(prompt_id), keys)
             if key:
@@ -84,29 +87,45 @@ class Channel(abc.ABC):
         return None
 
     async def play_file(self, path: str, keys: str = ALL_KEYS) -> str | None:
+        if keys and self.typed_ahead:
+            # The caller is already typing: a prompt that listens for keys would stop at once.
+            return self.typed_ahead[0]
         reply = await self.send(f"STREAM FILE {quote(path)} {quote(keys)}")
-        return chr(reply.result_int) if reply.result_int > 0 else None
+        key = chr(reply.result_int) if reply.result_int > 0 else None
+        if key:
+            self.typed_ahead += key
+        return key
+
+    def take_typed_ahead(self) -> str:
+        """The keys pressed over prompts and not yet taken by an entry (a flow that uses them as
+        "skip this prompt" takes them here, so they do not answer the next question too)."""
+        keys, self.typed_ahead = self.typed_ahead, ""
+        return keys
 
     async def collect(
         self, prompt_ids: list[str], *, max_digits: int, timeout_ms: int = 6000, terminator: str = "#"
     ) -> str:
         """Digits typed after (or over) the prompts. Ends on the terminator, max_digits, or a pause.
-        Returns "" on no input. The terminator itself is not returned."""
-        first = await self.play(prompt_ids[:-1]) if len(prompt_ids) > 1 else None
-        if first is None:
+        Returns "" on no input. The terminator itself is not returned.
+
+        A key that stopped any earlier prompt (an error prompt, a menu, the welcome) is the first key
+        of this entry: the prompts are not played, and the rest of the entry is read after it."""
+        if not self.typed_ahead and len(prompt_ids) > 1:
+            await self.play(prompt_ids[:-1])
+        if not self.typed_ahead:
             # GET DATA plays the last prompt and listens, the way Asterisk catches DTMF best.
-            target = prompt_file(prompt_ids[-1]) if prompt_ids else "silence/1"
+            target = prompt_file(prompt_ids[-1]) if prompt_ids else ""
             reply = await self.send(f"GET DATA {quote(target)} {timeout_ms} {max_digits}")
             return normalise_digits(reply.result)
-        digits = "" if first == terminator else first
-        if first == terminator:
-            return digits
-        while len(digits) < max_digits:
-            key = await self.wait_for_key(timeout_ms)
-            if key is None or key == terminator:
-                break
-            digits += key
-        return normalise_digits(digits)
+        typed = self.take_typed_ahead()
+        if terminator in typed:
+            return normalise_digits(typed.split(terminator, 1)[0])[:max_digits]
+        if len(typed) < max_digits:
+            # No prompt: GET DATA with an empty file name only listens, in one command, so no key
+            # falls between two commands (Asterisk drops DTMF that arrives while no command runs).
+            reply = await self.send(f"GET DATA {quote('')} {timeout_ms} {max_digits - len(typed)}")
+            typed += reply.result
+        return normalise_digits(typed)[:max_digits]
 
     async def wait_for_key(self, timeout_ms: int) -> str | None:
         reply = await self.send(f"WAIT FOR DIGIT {timeout_ms}")
@@ -115,6 +134,7 @@ class Channel(abc.ABC):
     async def record(self, path: str, *, max_seconds: int = 180, silence_seconds: int = 5) -> Recording:
         """Record the caller into <path>.wav until #, silence, max length or hang-up.
         A hang-up still leaves what was said on disk, and is reported as ended_by="hangup"."""
+        self.typed_ahead = ""  # keys pressed before the beep are no part of the message
         command = f"RECORD FILE {quote(path)} wav {quote('#')} {max_seconds * 1000} 0 s={silence_seconds}"
         try:
             reply = await self.send(command)

@@ -119,6 +119,8 @@ class AsteriskSide:
         return self._catalog.get(prompt_id, path)
 
     def _played(self, path: str) -> None:
+        if not path:  # GET DATA "" only listens: nothing is played
+            return
         self.transcript.played.append(prompt_id_of(path))
         self.show(self._describe(path), path)
 
@@ -189,6 +191,8 @@ class AsteriskSide:
         if verb == "SET VARIABLE":
             self.transcript.variables[args[2]] = args[3] if len(args) > 3 else ""
             return "200 result=1", False
+        if verb.startswith("EXEC"):  # dial-plan applications (StopMixMonitor): nothing to simulate
+            return "200 result=0", False
         if verb == "ANSWER":
             return "200 result=0", False
         if verb == "HANGUP":

@@ -4,9 +4,10 @@ bookkeeping the dial plan and the call log read back (outcome, path, tracking co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo
 from domain.privacy import mask_phone
 from domain.profiles import WEEKDAYS, ServiceProfile
 from ivr import dialplan_variables as var
+from ivr.agi import AgiCommandError
+from ivr.ami.mute import MuteFailed, mixmonitor_mute
 from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.settings import IvrSettings
@@ -65,22 +68,53 @@ class Call:
         if self.channel.alive:
             await self.channel.set_variable(var.OUTCOME, outcome)
 
-    async def menu(
-        self, prompts: list[str], choices: Mapping[str, T], *, step: str, early_key: str | None = None
-    ) -> T:
+    async def menu(self, prompts: list[str], choices: Mapping[str, T], *, step: str) -> T:
         """Ask until a valid key: a timeout or a wrong key says so and asks again, three times.
-        `early_key`, pressed over an earlier prompt, answers at once (callers who know the menu)."""
-        for attempt in range(ATTEMPTS):
-            if attempt == 0 and early_key in choices:
-                key = early_key
-            else:
-                key = await self.channel.collect(prompts, max_digits=1, timeout_ms=6000)
+        A key pressed over an earlier prompt (the welcome, an error prompt) answers at once: callers
+        who know the menu press ahead (the channel keeps that key for this entry)."""
+        for _attempt in range(ATTEMPTS):
+            key = await self.channel.collect(prompts, max_digits=1, timeout_ms=6000)
             if key in choices:
                 await self.step(f"{step}:{key}")
                 return choices[key]
             await self.channel.play(["no-input" if not key else "invalid-key"])
         await self.step(f"{step}:failed")
         raise TooManyFailures(step)
+
+    async def _mute_recording(self, mute: bool) -> bool:
+        settings = self.settings
+        await mixmonitor_mute(
+            host=settings.ami_host,
+            port=settings.ami_port,
+            username=f"{settings.ami_username}-ivr",
+            secret=settings.ami_secret,
+            channel=self.channel.info.channel,
+            mute=mute,
+        )
+        return True
+
+    @contextlib.asynccontextmanager
+    async def private(self) -> AsyncIterator[None]:
+        """The whole-call recording hears nothing inside: a national ID typed or read back, an
+        answer meant for the case's owner alone. If the PBX cannot mute it, the recording stops for
+        the rest of the call: privacy first, the supervisors keep what came before."""
+        muted = False
+        try:
+            muted = await self._mute_recording(True)
+            self.log("call recording muted")
+        except MuteFailed as exc:
+            self.log("could not mute the call recording (%s): stopping it", exc)
+            with contextlib.suppress(AgiCommandError):
+                await self.channel.send('EXEC StopMixMonitor ""')
+        try:
+            yield
+        finally:
+            if muted and self.channel.alive:
+                try:
+                    await self._mute_recording(False)
+                    self.log("call recording unmuted")
+                except MuteFailed as exc:
+                    self.log("could not unmute the call recording: %s", exc)
 
     def operator_open(self, now: dt.datetime | None = None) -> bool:
         hours = self.profile.operator_hours

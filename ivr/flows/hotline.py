@@ -52,10 +52,9 @@ async def after_failures(call: Call) -> None:
 async def hotline(call: Call) -> None:
     await call.channel.answer()
     await call.channel.set_variable(var.DIDEHBAN_SERVICE, call.profile.number)
-    early = await call.channel.play([f"welcome-{call.profile.number}"])
-    choice = await call.menu(
-        ["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu", early_key=early
-    )
+    # A key pressed over the welcome answers the main menu (the channel keeps it for the menu).
+    await call.channel.play([f"welcome-{call.profile.number}"])
+    choice = await call.menu(["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu")
     if choice == "new":
         from ivr.flows.new_case import new_case
 

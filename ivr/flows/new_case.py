@@ -39,6 +39,12 @@ def recording_names(call: Call, now: dt.datetime) -> tuple[Path, str, str]:
 
 
 async def ask_national_id(call: Call) -> str:
+    # Typed and read back with the whole-call recording muted: no national ID in it (issue 9).
+    async with call.private():
+        return await _ask_national_id(call)
+
+
+async def _ask_national_id(call: Call) -> str:
     for _attempt in range(ATTEMPTS):
         # Room for the # the prompt asks for: with exactly 10, GET DATA returns at the 10th digit and
         # the caller's # lands on the next prompt as a stray key.
@@ -76,7 +82,10 @@ async def record_message(
     call.message_file = relative
     await call.channel.set_variable(var.MESSAGE_FILE, relative)
     for _attempt in range(ATTEMPTS):
-        await call.channel.play([intro, "beep"], keys="")
+        # A caller who knows what to do presses any key to skip the instructions to the beep.
+        await call.channel.play([intro])
+        call.channel.take_typed_ahead()
+        await call.channel.play(["beep"], keys="")
         recording = await call.channel.record(pbx_path, max_seconds=180, silence_seconds=5)
         draft.recording = recording
         await call.step("record")

@@ -91,7 +91,8 @@ async def read_answer(call: Call, status: dict[str, Any]) -> dict[str, Any]:
         # Kept for pressing 9 later in the call: escalation needs the same proof.
         status = {**proved, "proved_national_id": national_id}
     answer_prompt = await call.in_thread(render_text, status["answer"])
-    await call.channel.play(["answer-is", answer_prompt], keys="")
+    async with call.private():  # the answer is the owner's: not in the whole-call recording
+        await call.channel.play(["answer-is", answer_prompt], keys="")
     return status
 
 

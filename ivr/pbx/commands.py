@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--script", default="", help='call: what the caller does, e.g. "1,1,2,0013542419#,1,say:words,3"'
     )
     p.add_argument("--dtmf", choices=["rfc4733", "info"], default="rfc4733", help="call: how keys are sent")
+    p.add_argument(
+        "--test-phones",
+        action="store_true",
+        help="up: add the unauthenticated test phones (development and tests only, never production)",
+    )
     p.add_argument("--hold", type=float, default=25.0, help="call: seconds to listen before hanging up")
     p.set_defaults(func=_pbx)
 
@@ -24,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _pbx(args: argparse.Namespace) -> int:
     from ivr.pbx.manager import Pbx, PbxError
 
-    pbx = Pbx.from_settings()
+    pbx = Pbx.from_settings(test_phones=args.test_phones)
     try:
         if args.action == "up":
             pbx.up()
@@ -60,6 +65,9 @@ def _sip_call(pbx, args: argparse.Namespace) -> int:
 
     if shutil.which("sipp") is None:
         print("didehban pbx call: sipp is not installed (apt-get install sip-tester)")
+        return 2
+    if "tester" not in pbx.cli("pjsip show endpoints"):
+        print("didehban pbx call: no test phones on this PBX (start it with `didehban pbx up --test-phones`)")
         return 2
     service = args.command or "1482"
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,6 +7,9 @@ from pathlib import Path
 from ivr.settings import PROJECT_ROOT, IvrSettings
 
 CONF_DIR = PROJECT_ROOT / "asterisk_conf"
+# Development only: test phones without authentication (sipp, softphones), included by pjsip.conf
+# when present. A production install never writes them (and removes a stale copy).
+DEV_DIR = CONF_DIR / "dev"
 
 
 def values(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
@@ -26,14 +29,17 @@ def values(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
         "AMI_SECRET": settings.ami_secret,
         "RTP_START": str(settings.rtp_start),
         "RTP_END": str(settings.rtp_end),
+        "TEST_OPERATOR_PORT": str(settings.sip_port + 1),
     }
 
 
-def render(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
-    """File name -> text, every @@NAME@@ replaced; an unknown placeholder is an error, not a blank."""
+def render(settings: IvrSettings, *, srv: str, moddir: str, test_phones: bool = False) -> dict[str, str]:
+    """File name -> text, every @@NAME@@ replaced; an unknown placeholder is an error, not a blank.
+    `test_phones` adds the development-only files (asterisk_conf/dev/)."""
     filled = values(settings, srv=srv, moddir=moddir)
     rendered = {}
-    for path in sorted(CONF_DIR.glob("*.conf")):
+    paths = sorted(CONF_DIR.glob("*.conf")) + (sorted(DEV_DIR.glob("*.conf")) if test_phones else [])
+    for path in paths:
         text = path.read_text(encoding="utf-8")
         for name, value in filled.items():
             text = text.replace(f"@@{name}@@", value)
@@ -44,10 +50,15 @@ def render(settings: IvrSettings, *, srv: str, moddir: str) -> dict[str, str]:
     return rendered
 
 
-def install(settings: IvrSettings, etc_dir: Path, *, srv: str, moddir: str) -> list[str]:
+def install(
+    settings: IvrSettings, etc_dir: Path, *, srv: str, moddir: str, test_phones: bool = False
+) -> list[str]:
     etc_dir.mkdir(parents=True, exist_ok=True)
+    if not test_phones:
+        for dev_file in DEV_DIR.glob("*.conf"):
+            (etc_dir / dev_file.name).unlink(missing_ok=True)
     written = []
-    for name, text in render(settings, srv=srv, moddir=moddir).items():
+    for name, text in render(settings, srv=srv, moddir=moddir, test_phones=test_phones).items():
         target = etc_dir / name
         target.write_text(text, encoding="utf-8")
         if name == "manager.conf":

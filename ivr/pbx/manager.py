@@ -35,10 +35,12 @@ def _run(argv: list[str], *, timeout: float = 60, check: bool = True) -> subproc
 @dataclass
 class Pbx:
     settings: IvrSettings
+    # Development and tests only: the unauthenticated test phones (asterisk_conf/dev/).
+    test_phones: bool = False
 
     @classmethod
-    def from_settings(cls) -> Pbx:
-        return cls(get_settings())
+    def from_settings(cls, *, test_phones: bool = False) -> Pbx:
+        return cls(get_settings(), test_phones=test_phones)
 
     # --- folders -----------------------------------------------------------------------------
     @property
@@ -114,7 +116,9 @@ class Pbx:
         self.fallback_dir.chmod(0o700)
         self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         (self.settings.prompts_dir / "audio" / "fa").mkdir(parents=True, exist_ok=True)
-        config.install(self.settings, self.runtime / "etc", srv=INSIDE, moddir=MODDIR)
+        config.install(
+            self.settings, self.runtime / "etc", srv=INSIDE, moddir=MODDIR, test_phones=self.test_phones
+        )
 
     # --- mounts ------------------------------------------------------------------------------
     @staticmethod

@@ -43,6 +43,13 @@ class Wait:
 
 
 @dataclass(frozen=True)
+class Background:
+    """Audio the caller's phone sends while the call goes on (a line is never digitally silent)."""
+
+    pcap: Path
+
+
+@dataclass(frozen=True)
 class Keys:
     keys: str
     gap: float = 0.35
@@ -110,6 +117,8 @@ def scenario(
     for action in actions:
         if isinstance(action, Wait):
             parts.append(f'  <pause milliseconds="{int(action.seconds * 1000)}"/>\n')
+        elif isinstance(action, Background):
+            parts.append(f'  <nop><action><exec play_pcap_audio="{action.pcap}"/></action></nop>\n')
         elif isinstance(action, Speak):
             parts.append(f'  <nop><action><exec play_pcap_audio="{action.pcap}"/></action></nop>\n')
             parts.append(f'  <pause milliseconds="{int(action.seconds * 1000) + 200}"/>\n')

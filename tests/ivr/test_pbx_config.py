@@ -30,7 +30,7 @@ def test_config_renders_every_placeholder_and_keeps_the_secret_out_of_the_repo(s
     assert "test-ami-secret" not in (CONF_DIR / "manager.conf").read_text()
     assert "bindaddr = 127.0.0.1" in files["manager.conf"]
     dialplan = files["extensions.conf"]
-    assert "exten => 1482,1,Goto(hotline,${EXTEN},1)" in dialplan and "exten => 111,1," in dialplan
+    assert "exten => 1482,1,Goto(hotline,1482,1)" in dialplan and "exten => 111,1," in dialplan
     assert "AGI(${FASTAGI}/hotline,${SERVICE})" in dialplan and "FASTAGI = agi://127.0.0.1:4573" in dialplan
     assert "MixMonitor(" in dialplan and "Record(${FALLBACK_FILE}.wav" in dialplan
     assert "Queue(operators-${SERVICE}" in dialplan
@@ -103,3 +103,67 @@ def test_fallback_ingest_keeps_the_file_when_the_backend_is_down(ivr_env, db, se
     os.utime(path, (time.time() - 60,) * 2)
     assert ingest_all(get_settings(), folder) == (0, 1)
     assert path.exists()
+
+
+def _render(**options) -> dict[str, str]:
+    from backend.core.config import get_settings
+    from ivr.pbx.config import render
+
+    return render(get_settings(), srv="/srv/ivr", moddir="/m", **options)
+
+
+def test_a_production_install_has_no_test_phones(settings_env, tmp_path):
+    """Issue 9, fault 9: the unauthenticated test phones are development-only."""
+    from backend.core.config import get_settings
+    from ivr.pbx.config import install
+
+    files = _render()
+    assert not any("[tester" in text or "[operator-test]" in text for text in files.values())
+    etc = tmp_path / "etc"
+    install(get_settings(), etc, srv="/srv/ivr", moddir="/m", test_phones=True)
+    assert "[tester]" in (etc / "pjsip_test_phones.conf").read_text()
+    # The same folder installed for production loses them again.
+    install(get_settings(), etc, srv="/srv/ivr", moddir="/m")
+    assert not (etc / "pjsip_test_phones.conf").exists()
+    assert not any("[tester" in p.read_text() for p in etc.glob("*.conf"))
+
+
+def test_only_the_short_codes_and_their_real_forms_are_answered(settings_env):
+    """Issue 9, fault 2: explicit patterns; no `_X.` before a number (it means "any number")."""
+    import re
+
+    dialplan = _render()["extensions.conf"]
+    carrier = dialplan.split("[from-carrier]", 1)[1].split("\n[", 1)[0]
+    targets = re.findall(r"^exten => ([^,]+),1,Goto\(hotline,(\d+),1\)", carrier, re.M)
+    assert {pattern for pattern, _ in targets} == {
+        "1482",
+        "_0[1-8]X1482",
+        "_98[1-8]X1482",
+        "_0098[1-8]X1482",
+        "_+98[1-8]X1482",
+        "111",
+        "_0[1-8]X111",
+        "_98[1-8]X111",
+        "_0098[1-8]X111",
+        "_+98[1-8]X111",
+    }
+    assert all(pattern.endswith(service) for pattern, service in targets)
+    assert not re.search(r"_X\.\d", carrier)
+    assert "exten => _X.,1,Goto(not-in-service,1)" in carrier and "Hangup(1)" in carrier
+
+
+def test_no_keys_in_the_logs_and_each_ami_user_has_only_what_it_uses(settings_env):
+    """Issue 9, fault 5."""
+    import configparser
+
+    files = _render()
+    logger = files["logger.conf"].split("[logfiles]", 1)[1]
+    for line in logger.strip().splitlines():
+        if "=>" in line:
+            levels = {level.strip() for level in line.split("=>", 1)[1].split(",")}
+            assert not levels & {"dtmf", "verbose", "debug"}, line
+    manager = configparser.ConfigParser(strict=False, interpolation=None)
+    manager.read_string(files["manager.conf"])
+    listener, ivr = manager["didehban"], manager["didehban-ivr"]
+    assert set(listener["read"].split(",")) == {"call", "dialplan", "cdr"} and listener["write"] == ""
+    assert ivr["read"] == "" and ivr["write"] == "call"

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from backend.core.security import IdentityVault, new_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
+# Several worktrees may run these tests on one machine at once: a shift moves every port they use
+# (SIP, AMI, RTP, sipp's own), e.g. DIDEHBAN_TEST_PBX_PORT_SHIFT=200.
+PORT_SHIFT = int(os.environ.get("DIDEHBAN_TEST_PBX_PORT_SHIFT", "0"))
 
 
 def free_port() -> int:
@@ -93,9 +96,21 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
+def launch(work: Path, *, sip_port: int = 5080 + PORT_SHIFT, ami_port: int = 5039 + PORT_SHIFT) -> Stack:
     """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener."""
     backend_port, agi_port = free_port(), free_port()
+    # Operators on duty round the clock, so menu 0 reaches the queue whenever the tests run.
+    services = work / "services"
+    services.mkdir(exist_ok=True)
+    for profile in (ROOT / "config" / "services").glob("*.yaml"):
+        text = "\n".join(
+            "operator_hours: {days: [saturday, sunday, monday, tuesday, wednesday, thursday, friday], "
+            'start: "00:00", end: "23:59"}'
+            if line.startswith("operator_hours:")
+            else line
+            for line in profile.read_text(encoding="utf-8").splitlines()
+        )
+        (services / profile.name).write_text(text + "\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
     env.update(new_secrets())
     env.update(
@@ -111,10 +126,11 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
             "DIDEHBAN_SOUNDS_DIR_ON_PBX": "/srv/ivr/sounds",
             "DIDEHBAN_SIP_PORT": str(sip_port),
             "DIDEHBAN_AMI_PORT": str(ami_port),
-            "DIDEHBAN_RTP_START": "21000",
-            "DIDEHBAN_RTP_END": "21999",
+            "DIDEHBAN_RTP_START": str(21000 + 10 * PORT_SHIFT),
+            "DIDEHBAN_RTP_END": str(21999 + 10 * PORT_SHIFT),
             "DIDEHBAN_PBX_SYSTEM_NAME": "ci-pbx",
             "DIDEHBAN_NODE_PREFIX": "31",
+            "DIDEHBAN_SERVICES_DIR": str(services),
         }
     )
     stack = Stack(env, work, {}, sip_port)
@@ -123,7 +139,7 @@ def launch(work: Path, *, sip_port: int = 5080, ami_port: int = 5039) -> Stack:
         assert result.returncode == 0, result.stdout + result.stderr
     stack.start("backend", "serve", "--port", str(backend_port))
     stack.start("fastagi", "fastagi")
-    up = stack.cli("pbx", "up", timeout=900)
+    up = stack.cli("pbx", "up", "--test-phones", timeout=900)
     assert up.returncode == 0, up.stdout + up.stderr
     stack.start("ami", "ami")
     _wait_port(agi_port)

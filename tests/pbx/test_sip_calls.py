@@ -16,13 +16,14 @@ from backend.models import CallLog, Case, Recording
 from domain.national_id import with_check_digit
 from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, sipp_command, speech_pcap, write_call_files
 from ivr.pbx.timing import total
+from tests.pbx.conftest import PORT_SHIFT
 
 pytestmark = pytest.mark.pbx
 
 NID = with_check_digit("001354241")
 OTHER_NID = with_check_digit("234567891")
 WORDS = "سلام. در مرکز نگهداری کودکان به بچه ها غذای کافی نمی دهند. لطفا پیگیری کنید."
-PORTS = itertools.count(8810)
+PORTS = itertools.count(8810 + PORT_SHIFT)
 
 
 def audio_stats(path: Path) -> tuple[int, int, float, float]:
@@ -41,9 +42,13 @@ def call(stack, sipp_dir, actions, *, service="1482", user="tester", dtmf="rfc47
         sip_port=stack.sip_port,
         workdir=sipp_dir,
         control_port=port,
-        media_port=17000 + 10 * (port % 100),
+        media_port=media_port(port),
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def media_port(control_port: int) -> int:
+    return 17000 + 10 * ((control_port - 8810) % 100) + 10 * PORT_SHIFT
 
 
 def wait_for(fn, timeout=20.0):
@@ -187,7 +192,12 @@ def test_fastagi_stopped_during_a_call_still_leaves_a_case(stack, sipp_dir):
     xml = scenario([Wait(4.0), Wait(fallback_wait), Speak(speech, seconds), Wait(1.0)], caller_hangs_up=True)
     files = write_call_files(xml, sipp_dir, user="tester", name="fallback")
     argv = sipp_command(
-        *files, service="1482", sip_port=stack.sip_port, control_port=port, media_port=18500, timeout_s=120
+        *files,
+        service="1482",
+        sip_port=stack.sip_port,
+        control_port=port,
+        media_port=18500 + 10 * PORT_SHIFT,
+        timeout_s=120,
     )
     sipp = subprocess.Popen(argv, cwd=sipp_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
