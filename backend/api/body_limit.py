@@ -15,7 +15,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.errors import error_body
 
-
 # Only the console's pages take files; every API route keeps the small limit.
 UPLOAD_PREFIX = "/console/"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -31,11 +32,9 @@ def require_supervisor(user: User) -> None:
 
 def parse_jalali_date(text: str) -> dt.date | None:
     """1405/09/02 (Persian or Latin digits, / or -) to a Gregorian date; None when empty or wrong."""
-    parts = normalise_digits(text.replace("/", " ").replace("-", " ").strip()).split() if text else []
-    if len(parts) != 3:
-        parts = [text[0:4], text[4:6], text[6:8]] if text and len(normalise_digits(text)) == 8 else []
+    parts = [normalise_digits(p) for p in re.split(r"[/\-\s]+", text.strip())] if text else []
     try:
-        year, month, day = (int(normalise_digits(p)) for p in parts)
+        year, month, day = (int(p) for p in parts)
         return jdatetime.date(year, month, day).togregorian()
     except (ValueError, TypeError):
         return None
