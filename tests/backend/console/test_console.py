@@ -11,10 +11,9 @@ import shutil
 from collections import deque
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from backend.models import Attachment, CallLog, Case, CaseEvent, OutboundMessage, User
+from backend.models import Attachment, CallLog, Case, OutboundMessage, User
 from domain.national_id import with_check_digit
 from tests.backend.api.test_cases import NID, PHONE, new_case
 from tests.backend.api.test_staff import PASSWORD, START
@@ -495,3 +494,11 @@ def test_no_page_shows_a_national_id_or_a_phone_number_to_any_role(
         crawled += len(seen)
     assert crawled > 40
     json.dumps(crawled)
+
+
+def test_make_run_banner_names_the_console(capsys, settings_env):
+    from backend.core.config import get_settings
+    from backend.supervise import _banner
+
+    _banner(get_settings(), pbx=False, available=set())
+    assert "http://127.0.0.1:8000/console/" in capsys.readouterr().out
