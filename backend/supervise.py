@@ -153,6 +153,7 @@ def _banner(settings, pbx: bool, available: set[str]) -> None:
     lines = [
         "",
         "Didehban is starting. Open or try:",
+        f"  staff console (browser):     {base}/console/",
         f"  API and its documentation:   {base}/docs",
         f"  health:                      {base}/healthz",
     ]
@@ -161,9 +162,9 @@ def _banner(settings, pbx: bool, available: set[str]) -> None:
     if pbx:
         lines.append(f"  a SIP call:                  dial 1482 or 111 at sip:127.0.0.1:{settings.sip_port}")
     lines += [
-        f"  staff users: admin, operator1482, khorasan, mashhad, operator111, abfa ... "
+        f"  staff users: admin, supervisor, operator1482, khorasan, mashhad, omid, operator111, abfa ... "
         f"(password {settings.demo_password})",
-        "  staff log in:                POST /api/v1/auth/login, then /api/v1/staff/inbox (see /docs)",
+        "  staff API:                   POST /api/v1/auth/login, then /api/v1/staff/inbox (see /docs)",
         "  SMS to callers:              var/sms.log (the demo's phone)",
         "  IVR token for the API:       see DIDEHBAN_IVR_TOKEN in .env",
         "Press Ctrl-C to stop.",

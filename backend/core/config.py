@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Largest request body accepted, in bytes (Content-Length and streamed bodies alike); more is 413.
     # 256 KiB holds the longest text field (20,000 characters) even with every character JSON-escaped.
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The console's forms with files (attachments: up to 10 MB each): the whole request, in bytes.
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # A case's received_at (the time of a call delivered late from a spool) is accepted from this many
     # days ago up to now plus the clock skew allowed between an IVR node and the backend; else 422.
     received_at_max_age_days: float = Field(default=7.0, gt=0)
