@@ -10,14 +10,14 @@ import io
 import math
 import struct
 import wave
+from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from backend.core.security import hash_password
-from backend.models import CallLog, Unit, User
-from tests.backend.api.test_cases import NID, PHONE, new_case
+from backend.models import CallLog, Case, Recording, Unit, User
+from tests.backend.api.test_cases import NID, PHONE
 from tests.browser.conftest import DESKTOP, shoot
 
 pytestmark = pytest.mark.browser
@@ -65,6 +65,67 @@ def people(db):
     db.commit()
 
 
+CALL_ID = "1763900000.42"
+
+
+def file_by_fastagi(base: str, settings_env, monkeypatch, canned: Path, db) -> tuple[str, str]:
+    """A new-case call on 1482 through the FastAGI server against the live backend; returns the
+    tracking code the caller heard and the message recording's path as the case stores it."""
+    import asyncio
+    import threading
+
+    from cryptography.fernet import Fernet
+
+    from ivr.fastagi import HotlineServer
+    from ivr.phone import AsteriskSide, Script, environment
+    from tests.conftest import clear_caches
+
+    monkeypatch.setenv("DIDEHBAN_BACKEND_URL", base)
+    monkeypatch.setenv("DIDEHBAN_NODE_PREFIX", "21")
+    monkeypatch.setenv("DIDEHBAN_SPOOL_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("DIDEHBAN_PROMPTS_DIR", str(settings_env / "prompts"))
+    clear_caches()
+
+    async def call() -> None:
+        server = HotlineServer()
+        await server.start("127.0.0.1", 0)
+        try:
+            side = AsteriskSide(
+                Script(["1", "1", "2", f"{NID}#", "1", "words", "3", ""]), canned_recording=canned
+            )
+            env = environment(
+                route="hotline", service="1482", caller=PHONE, unique_id=CALL_ID, port=server.port
+            )
+            await asyncio.wait_for(side.call("127.0.0.1", server.port, env), 60)
+            # The node may hand the case over after the call: wait until the backend has it.
+            for _ in range(200):
+                db.expire_all()
+                if db.scalar(select(Case).where(Case.call_id == CALL_ID)) is not None:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await server.stop()
+
+    # Playwright's sync API keeps an event loop on this thread: the call runs on its own.
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(120)
+    assert not errors, errors
+    case = db.scalar(select(Case).where(Case.call_id == CALL_ID))
+    assert case is not None, "the FastAGI call filed no case"
+    message = db.scalar(select(Recording).where(Recording.case_id == case.id, Recording.kind == "message"))
+    assert message is not None and (settings_env / "recordings" / message.path).exists()
+    return case.tracking_code, message.path
+
+
 def login(page, base: str, username: str) -> None:
     page.context.clear_cookies()
     page.goto(f"{base}/console/login")
@@ -88,7 +149,9 @@ def assert_plays(page, selector: str, ranges: list) -> None:
     assert any(status == 206 for status, _ in ranges), ranges
 
 
-def test_each_role_does_its_work_in_the_browser(chromium, live_server, people, settings_env, db, vault):
+def test_each_role_does_its_work_in_the_browser(
+    chromium, live_server, people, settings_env, db, vault, monkeypatch
+):
     base = live_server
     wav = tone_wav()
     folder = settings_env / "recordings" / "1482" / "20261122"
@@ -97,19 +160,12 @@ def test_each_role_does_its_work_in_the_browser(chromium, live_server, people, s
     calls = settings_env / "recordings" / "calls" / "20261122"
     calls.mkdir(parents=True)
     (calls / "call-1-call.wav").write_bytes(wav)
-    # The case as the IVR files it after a call (the lead wires a FastAGI call to this route).
-    r = httpx.post(
-        f"{base}/api/v1/cases",
-        json=new_case(
-            call_id="call-1", recording_path="1482/20261122/call-1-message.wav", recording_seconds=2.0
-        ),
-        headers={"Authorization": "Bearer test-ivr-token"},
-    )
-    assert r.status_code in (200, 201), r.text
-    code = r.json()["tracking_code"]
+    # The case is filed by a whole call through the real FastAGI server (Asterisk's side played by
+    # ivr.phone over TCP), which hands it to this backend over HTTP, as in production.
+    code, message_path = file_by_fastagi(base, settings_env, monkeypatch, folder / "call-1-message.wav", db)
     db.add(
         CallLog(
-            unique_id="call-1",
+            unique_id=CALL_ID,
             service="1482",
             caller_hash=vault.lookup_hash(PHONE),
             caller_enc=vault.encrypt(PHONE),
@@ -118,7 +174,7 @@ def test_each_role_does_its_work_in_the_browser(chromium, live_server, people, s
             path="menu:1>kind:1>urgent:2>nid>record>code",
             outcome="filed",
             tracking_code=code,
-            message_recording="1482/20261122/call-1-message.wav",
+            message_recording=message_path,
             call_recording="calls/20261122/call-1-call.wav",
         )
     )
