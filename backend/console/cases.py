@@ -429,11 +429,19 @@ def _new_case_services(user: User) -> dict[str, Any]:
     return dict(profiles)
 
 
+def _chosen(services: dict[str, Any], wanted: str | None) -> str:
+    # Kinds, categories and channels differ per service: the form shows one service's lists at a time.
+    return wanted if wanted in services else next(iter(services))
+
+
 @new_case_router.get("/cases/new", response_class=HTMLResponse)
-def new_case_form(request: Request, user: ConsoleUser) -> Response:
+def new_case_form(request: Request, user: ConsoleUser, service: str | None = None) -> Response:
     if user.role not in ("operator", "admin"):
         raise ConsoleError(403, "ثبت پرونده از مجراهای دیگر کار اپراتورهاست.")
-    return render(request, "new_case.html", nav="new", services=_new_case_services(user), values={})
+    services = _new_case_services(user)
+    return render(
+        request, "new_case.html", nav="new", services=services, chosen=_chosen(services, service), values={}
+    )
 
 
 @new_case_router.post("/cases/new", response_class=HTMLResponse)
@@ -461,6 +469,7 @@ def new_case(
             status=422,
             nav="new",
             services=services,
+            chosen=_chosen(services, service),
             values=values,
             error=message_fa(code),
         )

@@ -502,3 +502,30 @@ def test_make_run_banner_names_the_console(capsys, settings_env):
 
     _banner(get_settings(), pbx=False, available=set())
     assert "http://127.0.0.1:8000/console/" in capsys.readouterr().out
+
+
+def test_an_administrator_files_for_either_service_with_that_services_lists(client, staff, clock, db):
+    csrf = console_login(client, "admin")
+    page = client.get("/console/cases/new").text
+    assert ("بدرفتاری" in page) != ("اشتغال" in page)  # one service's lists at a time
+    page = client.get("/console/cases/new?service=1482").text
+    assert "بدرفتاری" in page and "اشتغال" not in page
+    page = client.get("/console/cases/new?service=111").text
+    assert "اشتغال" in page and "بدرفتاری" not in page
+    assert 'name="service" value="111"' in page
+    r = client.post(
+        "/console/cases/new",
+        data={
+            "csrf": csrf,
+            "service": "111",
+            "channel": "web",
+            "kind": "request",
+            "category": "employment",
+            "description": "درخواست از وبگاه",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[-2000:]
+    code = r.headers["location"].split("/")[-1].split("?")[0]
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    assert case.service == "111" and case.category == "employment"
