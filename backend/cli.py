@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "ivr.pbx.commands",
     "ivr.ami.commands",
     "backend.scheduler.commands",
+    "backend.transcription.commands",
 ]
 
 

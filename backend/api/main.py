@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from backend.api import body_limit, errors
-from backend.api.routes import auth, cases, health, sms, staff
+from backend.api.routes import auth, cases, health, sms, staff, transcripts
 from backend.core.config import get_settings
 
 
@@ -22,4 +22,5 @@ def create_app() -> FastAPI:
     app.include_router(auth.router)
     app.include_router(staff.router)
     app.include_router(sms.router)
+    app.include_router(transcripts.router)
     return app
