@@ -84,7 +84,6 @@ def transcribe_file(
     lease there; it may raise to stop)."""
     from vosk import KaldiRecognizer
 
-    model = load_model(model_path)
     wall, cpu = time.perf_counter(), time.thread_time()  # vosk runs in the calling thread
     try:
         wav = wave.open(str(path), "rb")  # noqa: SIM115 - closed by the `with` below
@@ -99,6 +98,8 @@ def transcribe_file(
                 f"{8 * wav.getsampwidth()}-bit {wav.getcomptype()}"
             )
         rate = wav.getframerate()
+        # Only now: a bad file must fail as itself, never look like a broken model.
+        model = load_model(model_path)
         recognizer = KaldiRecognizer(model, rate)
         recognizer.SetWords(True)
         results: list[dict[str, Any]] = []

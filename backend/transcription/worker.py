@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.core.config import Settings
 from backend.models import Recording
 from backend.transcription import queue
-from backend.transcription.engine import AudioProblem, Draft, transcribe_file
+from backend.transcription.engine import AudioProblem, Draft, load_model, transcribe_file
 from backend.transcription.speech_models import ModelProblem, SpeechModel, model_for
 
 log = logging.getLogger("transcriber")
@@ -61,10 +61,12 @@ class Transcriber:
         settings: Settings,
         *,
         engine: Engine = vosk_engine,
+        loader: Callable[[SpeechModel], object] = lambda model: load_model(model.path),
         name: str | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.sessions, self.settings, self.engine, self.clock = sessions, settings, engine, clock
+        self.loader = loader
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.language = settings.speech_language
         self.lease = dt.timedelta(seconds=settings.transcription_lease_seconds)
@@ -72,9 +74,16 @@ class Transcriber:
         self._said_no_model: str | None = None
 
     def model(self) -> SpeechModel | None:
-        """The language's model, or None after saying once (per reason) why there is none."""
+        """The language's model, loaded, or None after saying once (per reason) why there is none.
+        A model that will not load is the model's fault: no file is claimed (and failed) for it."""
         try:
             model = model_for(self.language, self.settings)
+            try:
+                self.loader(model)
+            except Exception as exc:
+                raise ModelProblem(
+                    f"the speech model for {self.language} at {model.path} does not load: {exc}"
+                )
         except ModelProblem as exc:
             if self._said_no_model != str(exc):
                 log.warning("%s; recordings stay waiting until one is installed", exc)
