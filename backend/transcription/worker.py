@@ -83,7 +83,7 @@ class Transcriber:
             except Exception as exc:
                 raise ModelProblem(
                     f"the speech model for {self.language} at {model.path} does not load: {exc}"
-                )
+                ) from None
         except ModelProblem as exc:
             if self._said_no_model != str(exc):
                 log.warning("%s; recordings stay waiting until one is installed", exc)
