@@ -60,13 +60,14 @@ class Transcriber:
         sessions: sessionmaker[Session],
         settings: Settings,
         *,
-        engine: Engine = vosk_engine,
-        loader: Callable[[SpeechModel], object] = lambda model: load_model(model.path),
+        engine: Engine | None = None,
+        loader: Callable[[SpeechModel], object] | None = None,
         name: str | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self.sessions, self.settings, self.engine, self.clock = sessions, settings, engine, clock
-        self.loader = loader
+        self.sessions, self.settings, self.clock = sessions, settings, clock
+        self.engine = engine or vosk_engine
+        self.loader = loader or (lambda model: load_model(model.path))
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.language = settings.speech_language
         self.lease = dt.timedelta(seconds=settings.transcription_lease_seconds)

@@ -114,3 +114,6 @@ def fake_model(settings_env, monkeypatch) -> Path:
 
     clear_caches()
     return root
+
+
+from tests.backend.api.test_staff import staff  # noqa: E402, F401  (the staff users, for the API tests)
