@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,10 +52,11 @@ def enqueue_new(session: Session, language: str, *, batch: int = 1000) -> int:
         insert(Transcription)
         .from_select(["recording_id", "priority", "created_at", "status", "language", "attempts"], rows)
         .on_conflict_do_nothing(index_elements=["recording_id"])
+        .returning(Transcription.id)  # counted from the rows: rowcount is -1 here on psycopg
     )
-    result = session.execute(statement)
+    added = len(session.execute(statement).all())
     session.commit()
-    return result.rowcount or 0
+    return added
 
 
 def _claimable(now: dt.datetime, max_attempts: int):
@@ -223,10 +224,12 @@ def backlog(session: Session, now: dt.datetime, *, failed_shown: int = 20) -> Ba
     """What is left to transcribe, how fast it goes, and what failed. Recordings no worker has
     queued yet count as waiting."""
     report = Backlog()
+    # A literal, not a parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
+    status = func.coalesce(Transcription.status, literal_column("'waiting'"))
     rows = session.execute(
-        select(Recording.kind, func.coalesce(Transcription.status, "waiting"), func.count())
+        select(Recording.kind, status, func.count())
         .outerjoin(Transcription, Transcription.recording_id == Recording.id)
-        .group_by(Recording.kind, func.coalesce(Transcription.status, "waiting"))
+        .group_by(Recording.kind, status)
     ).all()
     for kind, status, count in rows:
         if status == "waiting":
