@@ -128,7 +128,7 @@ def main() -> int:
             audio = sum(r[1] for r in rows)
             cpu = sum(r[3] for r in rows)
             print(
-                f"{workers:>7} {'all':>8} {elapsed:>8.1f} {cpu:>7.1f}   -> {audio / elapsed:.2f} min of audio "
+                f"{workers:>7} {'all':>8} {elapsed:>8.1f} {cpu:>7.1f}   -> {audio / elapsed:.2f} min audio "
                 f"per minute, {audio / cpu:.2f} audio s per CPU s"
             )
         print("\nRTF: audio seconds per wall-clock second of one worker (above 1: faster than real time).")
