@@ -28,8 +28,8 @@ SENTENCE = "안녕하세요 저는 수도 요금에 대해 불만이 있습니�
 def make_message(seconds: int, folder: Path) -> Path:
     """`seconds` of Korean speech at 8 kHz, 16-bit mono."""
     raw, out = folder / f"{seconds}s.22k.wav", folder / f"{seconds}s.wav"
-    # espeak-ng speaks this sentence in about 6 s: say it often enough, then cut to the length.
-    text = " ".join([SENTENCE] * (seconds // 5 + 1))
+    # espeak-ng speaks this sentence in 3 to 6 s: say it often enough, then cut to the length.
+    text = " ".join([SENTENCE] * (seconds // 3 + 1))
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), text], check=True)
     subprocess.run(
         [
@@ -116,13 +116,12 @@ def main() -> int:
         print("-" * len(header))
         for workers in sorted({1, args.workers}):
             rows, elapsed = run(model, files, workers)
-            for size, path in zip(sizes, files, strict=True):
+            for path in files:
                 mine = [r for r in rows if r[0] == str(path)]
-                audio = sum(r[1] for r in mine)
-                wall = sum(r[2] for r in mine)
-                cpu = sum(r[3] for r in mine)
+                n = len(mine)
+                audio, wall, cpu = (sum(r[i] for r in mine) for i in (1, 2, 3))
                 print(
-                    f"{workers:>7} {size:>6} s {wall / len(mine):>8.1f} {cpu / len(mine):>7.1f} "
+                    f"{workers:>7} {audio / n:>6.0f} s {wall / n:>8.1f} {cpu / n:>7.1f} "
                     f"{audio / wall:>6.2f} {audio / cpu:>14.2f}"
                 )
             audio = sum(r[1] for r in rows)
