@@ -91,3 +91,22 @@ def test_the_backlog_is_for_supervisors(client, corpus):
     assert client.get("/api/v1/staff/transcription/backlog", headers=login(client, "op")).status_code == 403
     r = client.get("/api/v1/staff/transcription/backlog", headers=login(client, "admin"))
     assert r.status_code == 200 and r.json()["speech_model_installed"] is False
+
+
+def test_search_survives_a_migration_that_rebuilds_case_file(client, db, corpus, database_url):
+    """SQLite batch migrations copy a table anew, dropping its triggers: the upgrade puts them back
+    and re-indexes what changed meanwhile."""
+    from sqlalchemy import text
+
+    from backend.core.migrate import upgrade
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("FTS5 triggers are SQLite's")
+    db.execute(text("DROP TRIGGER case_transcript_search_au"))
+    case = db.query(Case).filter(Case.tracking_code == corpus["neyshabur"]).one()
+    case.transcript = "فریاد نیمه شب"
+    db.commit()
+    assert _search(client, "admin", "فریاد") == set()  # the index missed it
+    upgrade(database_url)
+    assert _search(client, "admin", "فریاد") == {(corpus["neyshabur"], "final")}
+    assert _search(client, "admin", "آب قطع") == {(corpus["mashhad"], "draft")}
