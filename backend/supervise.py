@@ -1,8 +1,8 @@
 """`didehban up`: the whole system on one machine, for the demo and small installs.
 
-Starts the backend, the FastAGI server, the scheduler and, where this machine can run it, the PBX
-and its AMI listener; prefixes each one's output with its name; restarts a part that dies (with
-back-off); stops everything on Ctrl-C. Larger installs run the same commands under systemd.
+Starts the backend, the FastAGI server, the scheduler, the transcriber and, where this machine can
+run it, the PBX and its AMI listener; prefixes each one's output with its name; restarts a part that
+dies (with back-off); stops everything on Ctrl-C. Larger installs run the same commands under systemd.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ def _up(args: argparse.Namespace) -> int:
         parts.append(Part("fastagi", _cli("fastagi")))
     if "scheduler" in available:
         parts.append(Part("scheduler", _cli("scheduler")))
+    if "transcriber" in available:
+        parts.append(Part("transcriber", _cli("transcriber")))
     if pbx and "ami" in available:
         parts.append(Part("ami", _cli("ami")))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from backend.api import body_limit, errors
-from backend.api.routes import auth, call_logs, cases, health, sms, staff
+from backend.api.routes import auth, call_logs, cases, health, sms, staff, transcripts
 from backend.console import app as console
 from backend.core.config import get_settings
 
@@ -26,4 +26,5 @@ def create_app() -> FastAPI:
     app.include_router(sms.router)
     app.include_router(call_logs.router)
     console.install(app)
+    app.include_router(transcripts.router)
     return app

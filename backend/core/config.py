@@ -138,8 +138,19 @@ class Settings(BaseSettings):
     # Password given to the demo users that `didehban demo` creates (never used outside the demo).
     demo_password: str = "demo-1482"
 
-    # --- speech recognition ------------------------------------------------------------------
+    # --- speech recognition (transcription drafts) ------------------------------------------------
+    # The language recordings are in, and so the model that drafts them.
+    speech_language: str = Field(default="fa", pattern=r"^[a-z]{2,3}$")
+    # Models by language, as JSON ('{"fa": "/srv/models/vosk-model-small-fa-0.42"}'); a language named
+    # here wins over the one `didehban speech install-model` recorded under the data folder.
+    speech_models: dict[str, Path] = Field(default_factory=dict)
+    # Older single setting: the model for speech_language, if neither of the above names one.
     vosk_model_path: Path | None = None
+    # A claimed recording is the worker's for this long; the worker renews it while it works, so it
+    # only runs out when the worker died. Then another worker takes the file again.
+    transcription_lease_seconds: float = Field(default=300.0, ge=10)
+    # A file that failed (or whose worker died) this many times is marked failed, not tried again.
+    transcription_max_attempts: int = Field(default=3, ge=1)
 
     @field_validator("node_prefixes", mode="before")
     @classmethod
