@@ -28,8 +28,10 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
+    # Per test, not per session: Playwright's sync API keeps an event loop running on this thread
+    # while it is open, and every async test after it would fail to start its own.
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing: scripts/bootstrap.sh test installs it")
