@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 
 from backend.api.deps import AppSettings, DbSession, Now, session_for_token, user_of_session
 from backend.api.errors import ApiError
+from backend.api.schemas import WITHOUT_CONTROL
 from backend.core.config import get_settings
 from backend.models import StaffSession, User
 from backend.services.profiles import get_profiles
@@ -187,7 +188,7 @@ def login_csrf_ok(request: Request, form: FormData) -> bool:
 
 def field(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name)
-    return value.strip() if isinstance(value, str) else default
+    return value.translate(WITHOUT_CONTROL).strip() if isinstance(value, str) else default
 
 
 # --- rendering --------------------------------------------------------------------------------
