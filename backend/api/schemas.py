@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 # C0 control characters other than tab and line breaks. PostgreSQL cannot store NUL in text at all,
 # and none of them belongs in a name, a note or an answer, so they are refused on both databases alike.
@@ -29,11 +29,13 @@ class RequestBody(BaseModel):
     guessed at, so what the API accepts is exactly what its description says."""
 
     model_config = ConfigDict(strict=True)
+    # Fields whose route refuses control characters itself, with a more telling error code.
+    checked_by_route: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        if _has_control(value):
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name not in cls.checked_by_route and _has_control(value):
             raise ValueError("must not contain control characters")
         return value
 

@@ -45,6 +45,7 @@ SHORT = 40
 
 class CaseIn(RequestBody):
     model_config = ConfigDict(strict=True, json_schema_extra=profile_enums)
+    checked_by_route = frozenset({"recording_path"})  # answers invalid_recording_path
 
     service: str = Field(max_length=16, examples=["1482"])
     kind: str = Field(max_length=SHORT, examples=["complaint"])
