@@ -34,7 +34,9 @@ def upgrade() -> None:
         sa.Column("verified_at", Moment(timezone=True), nullable=True),
         sa.Column("used_at", Moment(timezone=True), nullable=True),
         sa.Column("created_at", Moment(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["case_id"], ["case_file.id"], name=op.f("fk_phone_challenge_case_id_case_file")),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_phone_challenge_case_id_case_file")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_challenge")),
         sa.UniqueConstraint("handle_hash", name=op.f("uq_phone_challenge_handle_hash")),
     )
@@ -49,7 +51,9 @@ def upgrade() -> None:
         sa.Column("expires_at", Moment(timezone=True), nullable=False),
         sa.Column("used_at", Moment(timezone=True), nullable=True),
         sa.Column("created_at", Moment(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["case_id"], ["case_file.id"], name=op.f("fk_evidence_token_case_id_case_file")),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_evidence_token_case_id_case_file")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_evidence_token_token_hash")),
     )
