@@ -14,12 +14,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault
 from backend.api.throttling import Throttle, Throttling, client_address
