@@ -13,6 +13,7 @@ from sqlalchemy import select
 from backend.models import Attachment, Case, CaseEvent, EvidenceToken, OutboundMessage, PhoneChallenge
 from domain.digits import to_persian_digits
 from domain.national_id import with_check_digit
+from tests.backend.console.conftest import staff  # noqa: F401
 
 NID = with_check_digit("001354241")
 MOBILE = "09121234567"
@@ -306,3 +307,25 @@ def test_citizen_pages_carry_a_strict_content_security_policy(client, db):
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["referrer-policy"] == "no-referrer"
     assert "<script" not in r.text
+
+
+@pytest.mark.usefixtures("staff")
+def test_the_staff_holding_the_case_see_the_citizens_evidence(client, db, clock):
+    from tests.backend.console.conftest import console_login
+
+    assert file_case(client, db).status_code == 201
+    token = _evidence_token(db)
+    page = client.get(f"/e/{token}")
+    form = {"csrf": CSRF.search(page.text).group(1)}
+    assert (
+        client.post(f"/e/{token}", data=form, files=[("files", ("x.png", PNG, "image/png"))]).status_code
+        == 200
+    )
+    case = fresh(db).scalars(select(Case)).one()
+    attachment = db.scalars(select(Attachment)).one()
+    console_login(client, "op")  # the operators of the national office hold a new case
+    r = client.get(f"/console/cases/{case.tracking_code}")
+    assert r.status_code == 200 and f"/console/attachments/{attachment.id}" in r.text
+    assert NID not in r.text and MOBILE not in r.text
+    served = client.get(f"/console/attachments/{attachment.id}")
+    assert served.status_code == 200 and served.content == PNG
