@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.errors import error_body
 
-# Only the console's pages take files; every API route keeps the small limit.
-UPLOAD_PREFIX = "/console/"
+# Only the console's pages and the citizens' filing and evidence forms take files; every API route
+# keeps the small limit.
+UPLOAD_PREFIXES = ("/console/", "/file", "/e/")
 
 
 class BodyTooLarge(HTTPException):
@@ -48,7 +49,7 @@ class BodyLimit:
         self.upload_bytes = upload_bytes or max_bytes
 
     def limit_for(self, scope: Scope) -> int:
-        if scope.get("method") == "POST" and scope.get("path", "").startswith(UPLOAD_PREFIX):
+        if scope.get("method") == "POST" and scope.get("path", "").startswith(UPLOAD_PREFIXES):
             for name, value in scope.get("headers", []):
                 if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
                     return self.upload_bytes

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from backend.api import body_limit, errors
 from backend.api.routes import auth, call_logs, cases, health, sms, staff, transcripts
+from backend.citizen import web as citizen
 from backend.console import app as console
 from backend.core.config import get_settings
 
@@ -27,4 +28,5 @@ def create_app() -> FastAPI:
     app.include_router(call_logs.router)
     console.install(app)
     app.include_router(transcripts.router)
+    citizen.install(app)
     return app

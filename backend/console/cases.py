@@ -497,6 +497,7 @@ def new_case(
             ),
             backend_prefix=settings.backend_prefix,
             now=now,
+            public_url=settings.public_url,
         )
         _store_files(db, settings, case, _files(form), user, now)
         db.commit()

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     received_at_max_age_days: float = Field(default=7.0, gt=0)
     received_at_max_skew_seconds: float = Field(default=300.0, ge=0)
 
+    # The address citizens reach this server at, as written in SMS links (the evidence link, R5).
+    public_url: str = "http://127.0.0.1:8000"
+
     # --- the IVR -----------------------------------------------------------------------------
     backend_url: str = "http://127.0.0.1:8000"
     backend_timeout_seconds: float = 3.0
@@ -120,7 +123,23 @@ class Settings(BaseSettings):
     # Failed logins per client address (one address trying many usernames).
     login_failures_per_address: str = "20/15minutes;100/day"
 
+    # The citizens' web (R18): SMS codes asked per client address and per mobile number; cases
+    # filed, status look-ups and evidence uploads per client address.
+    web_codes_per_address: str = "5/10minutes;20/day"
+    web_codes_per_number: str = "3/10minutes;10/day"
+    web_filings_per_address: str = "5/hour;20/day"
+    web_status_per_address: str = "20/10minutes;100/day"
+    web_uploads_per_address: str = "10/hour;50/day"
+    # An SMS code lives this long and allows this many wrong tries.
+    web_code_minutes: float = Field(default=10.0, gt=0)
+    web_code_attempts: int = Field(default=5, ge=1)
+
     @field_validator(
+        "web_codes_per_address",
+        "web_codes_per_number",
+        "web_filings_per_address",
+        "web_status_per_address",
+        "web_uploads_per_address",
         "rate_limit_per_caller",
         "rate_limit_per_address",
         "login_attempts_per_address",

@@ -3,6 +3,7 @@
 from backend.models.base import Base, utcnow
 from backend.models.calls import CallLog
 from backend.models.case import Attachment, Caller, Case, CaseCode, CaseEvent, Recording, Referral
+from backend.models.citizen import EvidenceToken, PhoneChallenge
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
 from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
@@ -18,8 +19,10 @@ __all__ = [
     "Case",
     "CaseCode",
     "CaseEvent",
+    "EvidenceToken",
     "Notice",
     "OutboundMessage",
+    "PhoneChallenge",
     "Recording",
     "Referral",
     "SchedulerFailure",

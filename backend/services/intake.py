@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.core.config import get_settings
 from backend.core.security import IdentityVault
 from backend.models import Caller, Case, CaseCode, CaseEvent, Recording
+from backend.services.evidence import evidence_link, issue_evidence_token
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit
 from domain.case_state import CaseStatus
@@ -202,12 +204,16 @@ def _unused_code(session: Session, prefix: str) -> str:
     raise RuntimeError("could not find an unused tracking code: the code space of this prefix is full")
 
 
-def registration_sms(case: Case, profile: ServiceProfile) -> str:
+def registration_sms(case: Case, profile: ServiceProfile, evidence_url: str | None = None) -> str:
     spaced = " ".join(to_persian_digits(case.tracking_code))
-    return (
+    text = (
         f"{profile.name_fa}: {profile.kinds[case.kind]} شما ثبت شد. کد رهگیری: {spaced}. "
         f"برای پیگیری با شماره {to_persian_digits(profile.number)} تماس بگیرید."
     )
+    if evidence_url:
+        # R5: evidence may be brought later; the link is good for one upload.
+        text += f" افزودن مدرک: {evidence_url}"
+    return text
 
 
 def alias_sms(case: Case, alias: str, profile: ServiceProfile) -> str:
@@ -257,12 +263,16 @@ def register_case(
     backend_prefix: str,
     now: dt.datetime,
     offline_prefixes: Collection[str] = (),
+    public_url: str | None = None,
 ) -> tuple[Case, bool]:
     """The case for this call, created if new. Returns (case, created).
 
     Races (the same call_id, offline code or national ID filed at once) surface as IntegrityError
     from the flush: roll the transaction back and call again, and the second pass finds what the
-    winner stored (a replay, or a taken code)."""
+    winner stored (a replay, or a taken code).
+
+    The registration SMS carries a one-time link for adding evidence, under `public_url` (the
+    setting DIDEHBAN_PUBLIC_URL when not given)."""
     checked = validate(data, profile, offline_prefixes=offline_prefixes, backend_prefix=backend_prefix)
     national_id, phone, proposed_code = checked.national_id, checked.phone, checked.tracking_code
     request_hash = filing_hash(vault, data, checked)
@@ -318,6 +328,12 @@ def register_case(
                 duration_seconds=data.recording_seconds,
             )
         )
-    enqueue_sms(session, vault, case, "registered", registration_sms(case, profile), now=received)
+    evidence_url = None
+    if case.phone_enc:  # the link travels only by SMS: no number, no link
+        token = issue_evidence_token(session, case, now=now)
+        evidence_url = evidence_link(public_url or get_settings().public_url, token)
+    enqueue_sms(
+        session, vault, case, "registered", registration_sms(case, profile, evidence_url), now=received
+    )
     session.flush()
     return case, True

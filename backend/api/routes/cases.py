@@ -134,6 +134,7 @@ def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings
                 backend_prefix=settings.backend_prefix,
                 offline_prefixes=settings.offline_prefixes(),
                 now=now,
+                public_url=settings.public_url,
             )
             # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
             db.commit()
