@@ -24,12 +24,15 @@ from backend.console.web import (
     render,
     time_left,
 )
+from backend.core.config import get_settings
 from backend.models import Attachment, Case, Recording, Unit, User
 from backend.services.attachments import AttachmentError, attachment_file, store_attachment
 from backend.services.intake import IntakeError, NewCase, recording_path_in_folder, register_case
 from backend.services.org import root_unit
 from backend.services.profiles import get_profile, get_profiles
 from backend.services.staff_access import holds, load_visible, mark_notice_read, may_see, open_inbox
+from backend.transcription.drafts import RecordingDraft, drafts_for_case
+from backend.transcription.speech_models import model_installed
 from backend.workflow import answers, referrals
 from domain.case_state import OPEN_STATUSES, CaseAction, CaseStatus, allowed_actions
 
@@ -159,6 +162,7 @@ def case_page(
         "reject": may_act and screening and CaseAction.REJECT in allowed,
     }
     targets = _descendants(case.current_unit) if case.current_unit is not None else []
+    drafts = drafts_for_case(db, case)
     return render(
         request,
         "case.html",
@@ -173,7 +177,20 @@ def case_page(
         targets=targets,
         at_top=case.current_unit_id == top.id,
         earlier=_earlier_cases(db, user, case),
+        drafts={d.recording_id: d for d in drafts},
+        speech_model=speech_model_installed(),
+        draft_text=_message_draft(drafts),
     )
+
+
+def speech_model_installed() -> bool:
+    settings = get_settings()
+    return model_installed(settings.speech_language, settings)
+
+
+def _message_draft(drafts: list[RecordingDraft]) -> str:
+    """What the transcript box starts from while no final transcript is saved: the message's draft."""
+    return "\n".join(d.text for d in drafts if d.kind == "message" and d.status == "done" and d.text)
 
 
 DONE_FA = {

@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from backend.api.deps import AppSettings, DbSession, Now
-from backend.console.cases import audio_response
+from backend.console.cases import audio_response, speech_model_installed
 from backend.console.web import ConsoleError, ConsoleUser, render, time_left
-from backend.models import CallLog, Case, Referral, Unit, User
+from backend.models import CallLog, Case, Recording, Referral, Unit, User
 from backend.services.intake import case_by_code
 from backend.services.profiles import get_profiles
 from backend.services.staff_access import may_see, visible_unit_ids
+from backend.transcription.drafts import RecordingDraft, drafts_for_recordings
+from backend.transcription.queue import backlog
 from domain.digits import normalise_digits
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
@@ -49,6 +51,7 @@ def calls(
     request: Request,
     user: ConsoleUser,
     db: DbSession,
+    now: Now,
     date_from: str = "",
     date_to: str = "",
     service: str = "",
@@ -94,6 +97,9 @@ def calls(
         nav="calls",
         logs=logs,
         cases=cases,
+        drafts=_drafts_by_path(db, logs),
+        backlog=backlog(db, now),
+        speech_model=speech_model_installed(),
         services=get_profiles(),
         outcomes=outcomes,
         filters={
@@ -105,6 +111,15 @@ def calls(
         },
         error=" ".join(problems) or None,
     )
+
+
+def _drafts_by_path(db, logs: list[CallLog]) -> dict[str, RecordingDraft]:
+    """The speech drafts of the listed calls' recordings, by the path the call log names."""
+    paths = {p for log in logs for p in (log.message_recording, log.call_recording) if p}
+    if not paths:
+        return {}
+    recordings = list(db.scalars(select(Recording).where(Recording.path.in_(paths))))
+    return {r.path: d for r, d in zip(recordings, drafts_for_recordings(db, recordings), strict=True)}
 
 
 @router.get("/calls/{call_id}/{which}")

@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     transcription_lease_seconds: float = Field(default=300.0, ge=10)
     # A file that failed (or whose worker died) this many times is marked failed, not tried again.
     transcription_max_attempts: int = Field(default=3, ge=1)
+    # The console marks a draft's words below this confidence (0..1, vosk's "conf") as doubtful.
+    transcript_low_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
 
     @field_validator("node_prefixes", mode="before")
     @classmethod

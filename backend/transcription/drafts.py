@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.core.config import get_settings
 from backend.models import Case, Recording, Transcription
 
-# Words below this confidence are shown as doubtful.
-LOW_CONFIDENCE = 0.6
+
+def low_confidence_below() -> float:
+    """Words below this confidence are shown as doubtful (the transcript_low_confidence setting)."""
+    return get_settings().transcript_low_confidence
 
 
 @dataclass
@@ -36,27 +39,32 @@ def draft_for_recording(session: Session, recording_id: int) -> RecordingDraft |
     if recording is None:
         return None
     row = session.scalar(select(Transcription).where(Transcription.recording_id == recording_id))
-    return _view(recording, row)
+    return _view(recording, row, low_confidence_below())
+
+
+def drafts_for_recordings(session: Session, recordings: list[Recording]) -> list[RecordingDraft]:
+    """The drafts of these recordings, in the order given."""
+    rows = {
+        t.recording_id: t
+        for t in session.scalars(
+            select(Transcription).where(Transcription.recording_id.in_([r.id for r in recordings]))
+        )
+    }
+    low = low_confidence_below()
+    return [_view(r, rows.get(r.id), low) for r in recordings]
 
 
 def drafts_for_case(session: Session, case: Case) -> list[RecordingDraft]:
     """Every recording of a case with its draft: the message first, then whole-call recordings."""
-    rows = {
-        t.recording_id: t
-        for t in session.scalars(
-            select(Transcription).where(Transcription.recording_id.in_([r.id for r in case.recordings]))
-        )
-    }
-    recordings = sorted(case.recordings, key=lambda r: (r.kind != "message", r.id))
-    return [_view(r, rows.get(r.id)) for r in recordings]
+    return drafts_for_recordings(session, sorted(case.recordings, key=lambda r: (r.kind != "message", r.id)))
 
 
-def _view(recording: Recording, row: Transcription | None) -> RecordingDraft:
+def _view(recording: Recording, row: Transcription | None, low_below: float) -> RecordingDraft:
     view = RecordingDraft(recording.id, recording.kind, recording.duration_seconds, "waiting")
     if row is None:
         return view
     view.status, view.attempts, view.error = row.status, row.attempts, row.error
     if row.status == "done":
         view.text, view.model, view.real_time_factor = row.text, row.model, row.real_time_factor
-        view.words = [{**w, "low": w.get("conf", 0.0) < LOW_CONFIDENCE} for w in row.words or []]
+        view.words = [{**w, "low": w.get("conf", 0.0) < low_below} for w in row.words or []]
     return view

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def speech_pcap(text: str, out: Path, *, lead_silence: float = 0.0) -> float:
-    """The caller's words as 20 ms PCMU RTP packets in a pcap sipp can play. Returns seconds."""
+def speech_pcap(text: str, out: Path, *, lead_silence: float = 0.0, voice: str = "fa") -> float:
+    """The caller's words (spoken by espeak-ng's `voice`) as 20 ms PCMU RTP packets in a pcap sipp
+    can play. Returns seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         wav, raw = Path(tmp) / "s.wav", Path(tmp) / "s.ul"
-        subprocess.run(["espeak-ng", "-v", "fa", "-w", str(wav), text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True)
         subprocess.run(
             ["sox", str(wav), "-r", "8000", "-c", "1", "-t", "ul", str(raw), "pad", str(lead_silence)],
             check=True,

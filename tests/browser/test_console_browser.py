@@ -324,3 +324,60 @@ def code_fa(code: str) -> str:
     from domain.digits import to_persian_digits
 
     return to_persian_digits(code)
+
+
+def test_clicking_a_draft_word_seeks_the_message_to_it(
+    chromium, live_server, people, settings_env, db, ivr_headers
+):
+    """Issue 11: the speech draft under the player; a click on a word moves the audio to its start."""
+    import httpx
+
+    from backend.models import Transcription
+    from tests.backend.api.test_cases import new_case
+
+    folder = settings_env / "recordings" / "1482" / "20261122"
+    folder.mkdir(parents=True)
+    (folder / "draft-message.wav").write_bytes(tone_wav(4.0))
+    r = httpx.post(
+        f"{live_server}/api/v1/cases",
+        json=new_case(recording_path="1482/20261122/draft-message.wav", recording_seconds=4.0),
+        headers=ivr_headers,
+    )
+    assert r.status_code == 201, r.text
+    code = r.json()["tracking_code"]
+    recording = db.scalar(select(Recording).where(Recording.kind == "message"))
+    words = [
+        {"word": "سلام", "start": 0.5, "end": 0.9, "conf": 0.97},
+        {"word": "آب", "start": 1.25, "end": 1.6, "conf": 0.31},
+        {"word": "نیست", "start": 2.7, "end": 3.2, "conf": 0.88},
+    ]
+    db.add(
+        Transcription(
+            recording_id=recording.id,
+            language="fa",
+            status="done",
+            text="سلام آب نیست",
+            words=words,
+            attempts=1,
+        )
+    )
+    db.commit()
+
+    page = chromium.new_context(viewport=DESKTOP, locale="fa-IR").new_page()
+    login(page, live_server, "operator1482")
+    page.goto(f"{live_server}/console/cases/{code}")
+    audio = page.locator(f"#audio-{recording.id}")
+    audio.evaluate("a => { a.muted = true; }")
+    doubtful = page.get_by_role("button", name="آب", exact=True)
+    assert doubtful.get_attribute("class") == "word low" and "اطمینان کم" in doubtful.get_attribute("title")
+    assert page.locator("#transcript").input_value() == "سلام آب نیست"
+    for word, start in (("نیست", 2.7), ("آب", 1.25)):
+        page.get_by_role("button", name=word, exact=True).click()
+        # The seek lands on the word's start (playing may move it on a little before we look).
+        page.wait_for_function(
+            f"el => el.currentTime >= {start} - 0.01 && el.currentTime < {start} + 0.6",
+            arg=audio.element_handle(),
+            timeout=10000,
+        )
+    page.wait_for_function("el => !el.paused", arg=audio.element_handle(), timeout=10000)
+    shoot(page, "case-draft")

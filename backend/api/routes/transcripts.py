@@ -19,7 +19,7 @@ from backend.api.routes.staff import load_visible, visible_unit_ids
 from backend.api.schemas import TrackingCodePath
 from backend.core.config import get_settings
 from backend.models import User
-from backend.transcription.drafts import LOW_CONFIDENCE, drafts_for_case
+from backend.transcription.drafts import drafts_for_case, low_confidence_below
 from backend.transcription.queue import backlog
 from backend.transcription.search import BadQuery, search_transcripts
 from backend.transcription.speech_models import ModelProblem, model_installed
@@ -78,7 +78,7 @@ def case_transcription(code: TrackingCodePath, user: Staff, db: DbSession) -> di
     return {
         "tracking_code": case.tracking_code,
         "speech_model_installed": _model_installed(),
-        "low_confidence_below": LOW_CONFIDENCE,
+        "low_confidence_below": low_confidence_below(),
         "final_transcript": case.transcript,
         "recordings": [vars(d) for d in drafts_for_case(db, case)],
     }
