@@ -57,18 +57,21 @@ class Period:
         last = self.first - dt.timedelta(days=1)
         return Period(last - dt.timedelta(days=self.days - 1), last, self.kind)
 
+    def _jalali(self) -> tuple[jdatetime.date, jdatetime.date]:
+        return jdatetime.date.fromgregorian(date=self.first), jdatetime.date.fromgregorian(date=self.last)
+
     @property
     def label_fa(self) -> str:
-        first, last = jdatetime.date.fromgregorian(date=self.first), jdatetime.date.fromgregorian(date=self.last)
+        first, _last = self._jalali()
         if self.kind == "month":
             return to_persian_digits(f"{MONTHS_FA[first.month - 1]} {first.year}")
-        text = f"{first.year:04d}/{first.month:02d}/{first.day:02d} تا {last.year:04d}/{last.month:02d}/{last.day:02d}"
+        text = f"{jalali_day_text(self.first)} تا {jalali_day_text(self.last)}"
         return to_persian_digits(("هفته " if self.kind == "week" else "") + text)
 
     @property
     def key(self) -> str:
         """A stable name for the period, e.g. month:1404-07, week:1404-07-05, range:1404-07-01..1404-07-10."""
-        first, last = jdatetime.date.fromgregorian(date=self.first), jdatetime.date.fromgregorian(date=self.last)
+        first, last = self._jalali()
         if self.kind == "month":
             return f"month:{first.year:04d}-{first.month:02d}"
         if self.kind == "week":

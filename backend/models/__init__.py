@@ -1,10 +1,12 @@
 """All tables, imported here so `Base.metadata` knows them (alembic and tests use it)."""
 
+from backend.models import milestones  # noqa: F401  (registers the listener)
 from backend.models.base import Base, utcnow
 from backend.models.calls import CallLog
 from backend.models.case import Attachment, Caller, Case, CaseCode, CaseEvent, Recording, Referral
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
+from backend.models.reports import PublicNote
 from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
 from backend.models.staff import AccountEvent, Notice, StaffSession
 from backend.models.transcription import Transcription
@@ -20,6 +22,7 @@ __all__ = [
     "CaseEvent",
     "Notice",
     "OutboundMessage",
+    "PublicNote",
     "Recording",
     "Referral",
     "SchedulerFailure",
