@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from backend.api import body_limit, errors
-from backend.api.routes import auth, call_logs, cases, health, sms, staff, transcripts
+from backend.api.routes import auth, call_logs, cases, health, reports, sms, staff, transcripts
 from backend.citizen import web as citizen
 from backend.console import app as console
 from backend.core.config import get_settings
+from backend.reports import public_web
 
 
 def create_app() -> FastAPI:
@@ -26,6 +27,8 @@ def create_app() -> FastAPI:
     app.include_router(staff.router)
     app.include_router(sms.router)
     app.include_router(call_logs.router)
+    app.include_router(reports.router)
+    app.include_router(public_web.router)
     console.install(app)
     app.include_router(transcripts.router)
     citizen.install(app)

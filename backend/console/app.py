@@ -11,7 +11,7 @@ from backend.api.deps import AppSettings, DbSession, Now
 from backend.api.errors import ApiError
 from backend.api.routes.auth import authenticate
 from backend.api.throttling import Throttling, client_address
-from backend.console import admin, cases, oversight
+from backend.console import admin, cases, oversight, reports
 from backend.console.web import (
     HERE,
     LOGIN_CSRF_COOKIE,
@@ -127,6 +127,7 @@ def install(app: FastAPI) -> None:
     app.include_router(cases.router)
     app.include_router(oversight.router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
     @app.exception_handler(LoginRequired)

@@ -1,11 +1,13 @@
 """All tables, imported here so `Base.metadata` knows them (alembic and tests use it)."""
 
+from backend.models import milestones  # noqa: F401  (registers the listener)
 from backend.models.base import Base, utcnow
 from backend.models.calls import CallLog
 from backend.models.case import Attachment, Caller, Case, CaseCode, CaseEvent, Recording, Referral
 from backend.models.citizen import EvidenceToken, PhoneChallenge
 from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
+from backend.models.reports import PublicNote
 from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
 from backend.models.staff import AccountEvent, Notice, StaffSession
 from backend.models.transcription import Transcription
@@ -23,6 +25,7 @@ __all__ = [
     "Notice",
     "OutboundMessage",
     "PhoneChallenge",
+    "PublicNote",
     "Recording",
     "Referral",
     "SchedulerFailure",

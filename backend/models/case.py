@@ -59,9 +59,18 @@ class Case(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Milestones for reports (R19), kept from the case's events as they are written (backend/models/
+    # milestones.py), so every report figure is one GROUP BY over this table.
+    first_screened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_referred_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    late_returns: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The unit the case was last referred to: the one answering for it in reports, even once the
+    # answer has gone up and the case sits at the central office.
+    handling_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
 
     caller: Mapped[Caller | None] = relationship()
-    current_unit = relationship("Unit")
+    current_unit = relationship("Unit", foreign_keys=[current_unit_id])
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", cascade="save-update, merge"
     )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import OutboundMessage, SchedulerFailure, SchedulerJobRun, SchedulerLease
 
-JOBS = ("returns", "revocations", "digest", "sms")
+JOBS = ("returns", "revocations", "digest", "reports", "sms")
 # A poisoned item is tried this many times (one tick each), then set aside for an administrator.
 QUARANTINE_AFTER = 3
 

@@ -1,7 +1,8 @@
 """What the scheduler does on each tick, if it holds the lease.
 
-Four jobs run every tick, each on its own: late referrals are returned, inactive managers'
-passwords revoked, the morning digest written, the SMS outbox delivered. One job failing does not
+Five jobs run every tick, each on its own: late referrals are returned, inactive managers'
+passwords revoked, the morning digest written, the weekly and monthly reports written to unit heads'
+inboxes, the SMS outbox delivered. One job failing does not
 stop the others. Within a job every item (one late referral, one password, one message; the digest
 as a whole) is its own transaction, so one bad item cannot stop the rest: its failure is logged with
 the case's tracking code (never an identity), counted in the database, and the item is tried again
@@ -31,6 +32,7 @@ from backend.core.security import IdentityVault
 from backend.models import Case, OutboundMessage, Referral
 from backend.notifications.outbox import DeliveryReport, deliver_one, due_message_ids, give_back
 from backend.notifications.senders import SmsSender
+from backend.reports.notices import periodic_reports
 from backend.scheduler.health import (
     QUARANTINE_AFTER,
     clear_failure,
@@ -62,6 +64,7 @@ class TickReport:
     sms_sent: int = 0
     revoked: int = 0
     digests: int = 0
+    reports: int = 0
     failed: int = 0  # items that failed this tick (retried on the next)
     quarantined: int = 0  # items set aside this tick
     failed_jobs: list[str] = field(default_factory=list)
@@ -155,6 +158,7 @@ class _Tick:
             ("returns", self.returns),
             ("revocations", self.revocations),
             ("digest", self.digest),
+            ("reports", self.reports),
             ("sms", self.sms),
         ):
             self._clean = True
@@ -236,6 +240,13 @@ class _Tick:
         with self.sessions() as session:
             self.fence(session)
             self.report.digests = morning_digest(session, self.profiles, self.now)
+            session.commit()
+
+    def reports(self) -> None:
+        # One unit of work, like the digest: each notice is written once (its key names the period).
+        with self.sessions() as session:
+            self.fence(session)
+            self.report.reports = periodic_reports(session, self.now)
             session.commit()
 
     def sms(self) -> None:

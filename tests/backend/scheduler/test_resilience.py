@@ -80,7 +80,7 @@ def test_an_escalated_referral_does_not_stop_the_scheduler(db, vault, settings_e
     assert case.status == "returned" and case.current_unit.code == "1482-hq"
     assert db.scalar(select(SchedulerFailure)) is None
     runs = {r.job: r for r in db.scalars(select(SchedulerJobRun))}
-    assert set(runs) == {"returns", "revocations", "digest", "sms"}
+    assert set(runs) == {"returns", "revocations", "digest", "reports", "sms"}
     assert all(r.last_success_at == province_due + dt.timedelta(minutes=1) for r in runs.values())
 
 
@@ -250,7 +250,7 @@ def test_healthz_gives_the_scheduler_detail_to_administrators_only(client, db, v
     body = r.json()
     assert body["status"] == "ok"
     detail = body["scheduler"]
-    assert [j["job"] for j in detail["jobs"]] == ["returns", "revocations", "digest", "sms"]
+    assert [j["job"] for j in detail["jobs"]] == ["returns", "revocations", "digest", "reports", "sms"]
     assert all(j["last_success_at"] for j in detail["jobs"])
     [item] = detail["quarantined"]
     assert item["job"] == "sms" and item["tracking_code"] == case.tracking_code
