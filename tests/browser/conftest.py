@@ -44,6 +44,13 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    # SQLite only: the browser drives the pages, and every route under them runs on SQLite and
+    # PostgreSQL in tests/backend. A second browser pass would add a minute to CI and test no new code.
+    return f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'test.sqlite3'}"
+
+
 @pytest.fixture
 def live_server(db) -> Iterator[str]:
     """The app under uvicorn on a free port, in a thread; yields its base URL."""
