@@ -10,7 +10,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import jdatetime
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from backend.api.errors import ApiError
@@ -102,58 +116,169 @@ def seconds_between(db: Session, later, earlier) -> ColumnElement[float]:
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def percentiles(
-    db: Session, value: ColumnElement[float], where: ColumnElement[bool], ps: tuple[float, ...] = (0.5, 0.9)
-) -> tuple[int, list[float | None]]:
-    """(count, [the p-th percentile of `value`, linearly interpolated, as PostgreSQL's percentile_cont]).
-    PostgreSQL computes them itself; SQLite has no percentile, so it is asked for the one or two
-    values around each rank of an ordered SELECT of the single column (LIMIT 2 OFFSET k)."""
-    present = and_(where, value.is_not(None))
+def _percentiles(
+    db: Session, values: dict[str, ColumnElement[float]], where: ColumnElement[bool], ps: tuple[float, ...]
+) -> dict[str, tuple[int, list[float | None]]]:
+    """Per named value: (count, [its p-th percentiles]), every value in one statement, one pass.
+    PostgreSQL computes them itself (percentile_cont with an array of fractions: one sort per value).
+    SQLite has no percentile: the period's values are ranked once each (row_number over a materialized
+    CTE) and only the one or two values around each rank come back; the interpolation is done here."""
     if _dialect(db) == "postgresql":
-        row = db.execute(
-            select(func.count(value), *[func.percentile_cont(p).within_group(value) for p in ps]).where(
-                present
+        columns = []
+        for value in values.values():
+            columns += [func.count(value), func.percentile_cont(array(ps)).within_group(value)]
+        row = db.execute(select(*columns).where(where)).one()
+        return {
+            name: (
+                row[2 * i],
+                [None if v is None else float(v) for v in (row[2 * i + 1] or [None] * len(ps))],
             )
-        ).one()
-        return row[0], [None if v is None else float(v) for v in row[1:]]
-    count = db.scalar(select(func.count()).where(present)) or 0
-    out: list[float | None] = []
-    for p in ps:
-        if not count:
-            out.append(None)
-            continue
-        rank = p * (count - 1)
-        low = math.floor(rank)
-        pair = db.scalars(select(value).where(present).order_by(value).limit(2).offset(low)).all()
-        below = float(pair[0])
-        above = float(pair[1]) if len(pair) > 1 else below
-        out.append(below + (above - below) * (rank - low))
-    return count, out
+            for i, name in enumerate(values)
+        }
+    period = select(*[value.label(name) for name, value in values.items()]).where(where)
+    rows = period.cte("report_values").prefix_with("MATERIALIZED")
+    ranked = union_all(
+        *[
+            select(
+                literal(name).label("name"),
+                rows.c[name].label("value"),
+                (func.row_number().over(order_by=rows.c[name]) - 1).label("i"),
+                func.count().over().label("n"),
+            ).where(rows.c[name].is_not(None))
+            for name in values
+        ]
+    ).subquery()
+    # The ranks wanted, floor(p * (n - 1)) and the one after it (CAST truncates: the ranks are >= 0).
+    wanted = or_(*[(ranked.c.i - cast(p * (ranked.c.n - 1), Integer)).in_((0, 1)) for p in ps])
+    found: dict[str, dict[int, float]] = {name: {} for name in values}
+    counts = dict.fromkeys(values, 0)
+    for name, value, i, n in db.execute(select(ranked).where(wanted)):
+        found[name][i] = float(value)
+        counts[name] = n
+    out = {}
+    for name in values:
+        count, at = counts[name], found[name]
+        figures: list[float | None] = []
+        for p in ps:
+            if not count:
+                figures.append(None)
+                continue
+            rank = p * (count - 1)
+            low = math.floor(rank)
+            below = at[low]
+            above = at.get(low + 1, below)
+            figures.append(below + (above - below) * (rank - low))
+        out[name] = (count, figures)
+    return out
 
 
-def _counts(db: Session, column, where: ColumnElement[bool]) -> dict[Any, int]:
-    return {key: n for key, n in db.execute(select(column, func.count()).where(where).group_by(column))}
+# What every period is summed up by, in this order: the total, how cases were handled, the answers given
+# with no deadline missed on the way (a missed deadline always returns the case), the mean rating.
+TOTALS = ("total", *HANDLING_FA, "answered_on_time", "satisfaction_mean")
 
 
-def handling(db: Session, where: ColumnElement[bool]) -> dict[str, int]:
-    def n(condition) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+def _totals(c: Any) -> list[ColumnElement[Any]]:
+    """The TOTALS as aggregates over `c`, the case table's columns or a CTE's with the same names."""
+    answered = c.first_answered_at.is_not(None)
+    return [
+        func.count(),
+        func.count().filter(answered),
+        func.count().filter(c.status == CaseStatus.CLOSED.value),
+        func.count().filter(c.status == CaseStatus.REJECTED.value),
+        func.count().filter(c.late_returns > 0),
+        func.count().filter(c.escalation_level > 0),
+        func.count().filter(c.status.in_(OPEN)),
+        func.count().filter(and_(answered, c.late_returns == 0)),
+        func.avg(case((c.satisfaction.between(1, 5), c.satisfaction))),
+    ]
 
-    row = db.execute(
-        select(
-            func.count(),
-            n(Case.first_answered_at.is_not(None)),
-            n(Case.status == CaseStatus.CLOSED.value),
-            n(Case.status == CaseStatus.REJECTED.value),
-            n(Case.late_returns > 0),
-            n(Case.escalation_level > 0),
-            n(Case.status.in_(OPEN)),
-            # Answered with no deadline missed on the way (a missed deadline always returns the case).
-            n(and_(Case.first_answered_at.is_not(None), Case.late_returns == 0)),
-        ).where(where)
-    ).one()
-    keys = ("total", *HANDLING_FA, "answered_on_time")
-    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
+
+def _dimensions(c: Any) -> dict[str, ColumnElement[Any]]:
+    """What cases are counted by; a report asks for some of them, or pairs of them ("unit", "rating")."""
+    return {
+        "kind": c.kind,
+        "category": c.category,
+        "channel": c.channel,
+        "unit": func.coalesce(c.handling_unit_id, c.current_unit_id),
+        "urgent": c.urgent,
+        "rating": c.satisfaction,
+    }
+
+
+def _totals_row(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {key: int(value or 0) for key, value in zip(TOTALS[:-1], row, strict=False)}
+    mean = row[len(TOTALS) - 1]
+    out["satisfaction_mean"] = None if mean is None else float(mean)
+    return out
+
+
+def tallies(
+    db: Session, where: ColumnElement[bool], sets: tuple[tuple[str, ...], ...]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], dict[Any, int]]]:
+    """The TOTALS of the cases `where` holds, and their counts by each set of dimensions (a key per
+    case: one dimension's value, or a tuple for a pair), all in one statement.
+    PostgreSQL: GROUP BY GROUPING SETS, the grand total being the empty set, one pass (hashed).
+    SQLite has no grouping sets: a UNION ALL of GROUP BYs over the period's cases, read once into a
+    materialized CTE."""
+    used = [name for name in _dimensions(Case.__table__.c) if any(name in s for s in sets)]
+    counts: dict[tuple[str, ...], dict[Any, int]] = {s: {} for s in sets}
+    totals = _totals_row([0] * (len(TOTALS) - 1) + [None])
+
+    def take(group: tuple[str, ...] | None, keys: Any, row: Any) -> None:
+        nonlocal totals
+        if group is None:  # the grand total
+            totals = _totals_row(row)
+            return
+        key = tuple(keys[used.index(name)] for name in group)
+        counts[group][key[0] if len(key) == 1 else key] = int(row[0])
+
+    if _dialect(db) == "postgresql":
+        dims = _dimensions(Case.__table__.c)
+        columns = [dims[name] for name in used]
+        # grouping(a, b, ...) sets a bit, leftmost highest, for each column a row is not grouped by.
+        by_mask: dict[int, tuple[str, ...] | None] = {(1 << len(used)) - 1: None}
+        for group in sets:
+            mask = sum(1 << (len(used) - 1 - i) for i, name in enumerate(used) if name not in group)
+            by_mask[mask] = group
+        grouping = func.grouping(*columns) if columns else literal(0)
+        query = select(grouping, *columns, *_totals(Case.__table__.c)).where(where)
+        if sets:
+            query = query.group_by(
+                func.grouping_sets(*[tuple_(*[dims[name] for name in group]) for group in sets], tuple_())
+            )
+        for row in db.execute(query):
+            take(
+                by_mask[row[0] if sets else (1 << len(used)) - 1],
+                row[1 : 1 + len(used)],
+                row[1 + len(used) :],
+            )
+        return totals, counts
+    table = Case.__table__.c
+    period = select(
+        *[expr.label(name) for name, expr in _dimensions(table).items() if name in used],
+        table.first_answered_at,
+        table.status,
+        table.late_returns,
+        table.escalation_level,
+        table.satisfaction,
+    ).where(where)
+    if not sets:
+        return _totals_row(db.execute(select(*_totals(table)).where(where)).one()), counts
+    rows = period.cte("report_cases").prefix_with("MATERIALIZED")
+    groups: list[tuple[str, ...] | None] = [*sets, None]
+    query = union_all(
+        *[
+            select(
+                literal(n).label("grouping_set"),
+                *[rows.c[name] if group and name in group else null() for name in used],
+                *_totals(rows.c),
+            ).group_by(*[rows.c[name] for name in group or ()])
+            for n, group in enumerate(groups)
+        ]
+    )
+    for row in db.execute(query):
+        take(groups[row[0]], row[1 : 1 + len(used)], row[1 + len(used) :])
+    return totals, counts
 
 
 def share(part: int, whole: int) -> float | None:
@@ -184,10 +309,15 @@ def _units(db: Session, ids) -> dict[int, Unit]:
     return {u.id: u for u in db.scalars(select(Unit).where(Unit.id.in_(ids)))} if ids else {}
 
 
+def _milestone_seconds(db: Session, names) -> dict[str, ColumnElement[float]]:
+    return {name: seconds_between(db, MILESTONES[name], Case.created_at) for name in names}
+
+
 def durations(db: Session, where: ColumnElement[bool]) -> dict[str, dict[str, Any]]:
+    """The median and 90th percentile of the time to each milestone, in one statement."""
+    found = _percentiles(db, _milestone_seconds(db, MILESTONES), where, (0.5, 0.9))
     out = {}
-    for name, milestone in MILESTONES.items():
-        count, (median, p90) = percentiles(db, seconds_between(db, milestone, Case.created_at), where)
+    for name, (count, (median, p90)) in found.items():
         out[name] = {
             "label_fa": DURATIONS_FA[name],
             "count": count,
@@ -197,16 +327,14 @@ def durations(db: Session, where: ColumnElement[bool]) -> dict[str, dict[str, An
     return out
 
 
-def satisfaction(db: Session, where: ColumnElement[bool]) -> dict[str, Any]:
-    """Per unit and overall: the mean and the distribution of the 1-5 ratings."""
-    rows = db.execute(
-        select(CASE_UNIT, Case.satisfaction, func.count())
-        .where(where, Case.satisfaction.between(1, 5))
-        .group_by(CASE_UNIT, Case.satisfaction)
-    ).all()
+def satisfaction(db: Session, ratings: dict[tuple[int | None, int], int]) -> dict[str, Any]:
+    """Per unit and overall: the mean and the distribution of the 1-5 ratings, from the counts per
+    (unit, rating) that `tallies` gives."""
     per_unit: dict[int | None, dict[int, int]] = {}
     overall = dict.fromkeys(range(1, 6), 0)
-    for unit_id, rating, n in rows:
+    for (unit_id, rating), n in ratings.items():
+        if rating is None or not 1 <= rating <= 5:
+            continue
         per_unit.setdefault(unit_id, dict.fromkeys(range(1, 6), 0))[int(rating)] += n
         overall[int(rating)] += n
     units = _units(db, per_unit)
@@ -252,23 +380,33 @@ def late_units(db: Session, period: Period, scope: ReportScope, tz: str = "Asia/
     return [{"unit": units[u].code, "name_fa": units[u].name_fa, "late_returns": n} for u, n in rows]
 
 
-def headline(db: Session, period: Period, scope: ReportScope) -> dict[str, Any]:
-    """The few figures compared with the previous period."""
-    where = _where(period, scope)
-    counts = handling(db, where)
-    _, (median_answer,) = percentiles(
-        db, seconds_between(db, Case.first_answered_at, Case.created_at), where, (0.5,)
-    )
-    mean = db.scalar(select(func.avg(Case.satisfaction)).where(where, Case.satisfaction.between(1, 5)))
+def _headline(totals: dict[str, Any], median_answer: float | None) -> dict[str, Any]:
+    mean = totals["satisfaction_mean"]
     return {
-        "total": counts["total"],
-        "answered": counts["answered"],
-        "closed": counts["closed"],
-        "returned_late": counts["returned_late"],
-        "on_time_share": share(counts["answered_on_time"], counts["answered"]),
+        "total": totals["total"],
+        "answered": totals["answered"],
+        "closed": totals["closed"],
+        "returned_late": totals["returned_late"],
+        "on_time_share": share(totals["answered_on_time"], totals["answered"]),
         "median_answer_seconds": None if median_answer is None else round(median_answer, 1),
-        "satisfaction_mean": None if mean is None else round(float(mean), 2),
+        "satisfaction_mean": None if mean is None else round(mean, 2),
     }
+
+
+def headline(db: Session, period: Period, scope: ReportScope) -> dict[str, Any]:
+    """The few figures compared with the previous period: the totals and the median time to answer
+    (on PostgreSQL in one statement, on SQLite in two)."""
+    where = _where(period, scope)
+    answer = seconds_between(db, Case.first_answered_at, Case.created_at)
+    if _dialect(db) == "postgresql":
+        row = db.execute(
+            select(*_totals(Case.__table__.c), func.percentile_cont(0.5).within_group(answer)).where(where)
+        ).one()
+        median = row[-1]
+        return _headline(_totals_row(row[:-1]), None if median is None else float(median))
+    totals, _ = tallies(db, where, ())
+    _, (median,) = _percentiles(db, {"answer": answer}, where, (0.5,))["answer"]
+    return _headline(totals, median)
 
 
 def period_view(period: Period, tz: str = "Asia/Tehran") -> dict[str, Any]:
@@ -284,15 +422,23 @@ def period_view(period: Period, tz: str = "Asia/Tehran") -> dict[str, Any]:
     }
 
 
+# The counts a staff report gives, by one dimension each, and the ratings per unit.
+REPORT_SETS = (("kind",), ("category",), ("channel",), ("unit",), ("urgent",), ("unit", "rating"))
+
+
 def build_report(db: Session, period: Period, scope: ReportScope) -> dict[str, Any]:
+    """The period's figures in three statements over its cases (counts and totals, the percentiles,
+    the previous period's headline), plus the late returns and the unit names."""
     where = _where(period, scope)
     names = labels_for(scope.service)
-    counts = handling(db, where)
-    by_unit = _counts(db, CASE_UNIT, where)
+    counts, by = tallies(db, where, REPORT_SETS)
+    by_unit = by[("unit",)]
     units = _units(db, by_unit)
-    urgency = _counts(db, Case.urgent, where)
+    urgency = by[("urgent",)]
+    spans = durations(db, where)
     previous = period.previous()
-    current_head, previous_head = headline(db, period, scope), headline(db, previous, scope)
+    current_head = _headline(counts, spans["answer"]["median_seconds"])
+    previous_head = headline(db, previous, scope)
     change = {
         key: {
             "current": current_head[key],
@@ -309,9 +455,9 @@ def build_report(db: Session, period: Period, scope: ReportScope) -> dict[str, A
         "service": scope.service,
         "unit": scope.unit_code,
         "total": counts["total"],
-        "by_kind": _rows(_counts(db, Case.kind, where), names["kinds"]),
-        "by_category": _rows(_counts(db, Case.category, where), names["categories"]),
-        "by_channel": _rows(_counts(db, Case.channel, where), names["channels"]),
+        "by_kind": _rows(by[("kind",)], names["kinds"]),
+        "by_category": _rows(by[("category",)], names["categories"]),
+        "by_channel": _rows(by[("channel",)], names["channels"]),
         "by_urgency": _rows({("urgent" if bool(k) else "normal"): n for k, n in urgency.items()}, URGENCY_FA),
         "by_unit": sorted(
             (
@@ -330,8 +476,8 @@ def build_report(db: Session, period: Period, scope: ReportScope) -> dict[str, A
             "on_time": counts["answered_on_time"],
             "share": share(counts["answered_on_time"], counts["answered"]),
         },
-        "durations": durations(db, where),
-        "satisfaction": satisfaction(db, where),
+        "durations": spans,
+        "satisfaction": satisfaction(db, by[("unit", "rating")]),
         "late_units": late_units(db, period, scope),
         "change": change,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -17,12 +17,11 @@ from backend.models import Case, PublicNote
 from backend.reports.figures import (
     HANDLING_FA,
     ReportScope,
-    _counts,
     _rows,
     _where,
-    handling,
     labels_for,
     period_view,
+    tallies,
 )
 from domain.report_periods import Period, jalali_month
 
@@ -30,6 +29,8 @@ from domain.report_periods import Period, jalali_month
 SMALLEST_SHOWN = 5
 FEWER_FA = "کمتر از ۵"
 TREND_MONTHS = 12
+# The counts the page gives (one statement with the totals, see figures.tallies).
+PUBLIC_SETS = (("kind",), ("category",), ("channel",), ("rating",))
 
 
 def shown(n: int) -> int | None:
@@ -80,15 +81,9 @@ def public_figures(db: Session, service: str, period: Period) -> dict[str, Any]:
     scope = ReportScope(service=service)
     where = _where(period, scope)
     names = labels_for(service)
-    counts = handling(db, where)
+    counts, by = tallies(db, where, PUBLIC_SETS)
     answered = counts["answered"]
-    ratings = dict(
-        db.execute(
-            select(Case.satisfaction, func.count())
-            .where(where, Case.satisfaction.between(1, 5))
-            .group_by(Case.satisfaction)
-        ).all()
-    )
+    ratings = {r: n for r, n in by[("rating",)].items() if r is not None and 1 <= r <= 5}
     rated = sum(ratings.values())
     mean = sum(int(r) * n for r, n in ratings.items()) / rated if rated else None
     month = period.key.removeprefix("month:")
@@ -98,9 +93,9 @@ def public_figures(db: Session, service: str, period: Period) -> dict[str, Any]:
         "month": month,
         "period": period_view(period),
         "total": shown(counts["total"]),
-        "by_kind": _public_rows(_rows(_counts(db, Case.kind, where), names["kinds"])),
-        "by_category": _public_rows(_rows(_counts(db, Case.category, where), names["categories"])),
-        "by_channel": _public_rows(_rows(_counts(db, Case.channel, where), names["channels"])),
+        "by_kind": _public_rows(_rows(by[("kind",)], names["kinds"])),
+        "by_category": _public_rows(_rows(by[("category",)], names["categories"])),
+        "by_channel": _public_rows(_rows(by[("channel",)], names["channels"])),
         "handling": [{"key": k, "label_fa": HANDLING_FA[k], "count": shown(counts[k])} for k in HANDLING_FA],
         "on_time": {
             "answered": shown(answered),
