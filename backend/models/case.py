@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, utcnow
@@ -28,6 +28,8 @@ class Caller(Base):
 
 class Case(Base):
     __tablename__ = "case_file"
+    # Reports and the public page read one service's cases of a period (R19, R20).
+    __table_args__ = (Index("ix_case_file_service_created_at", "service", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(10), unique=True)
@@ -134,6 +136,8 @@ class Referral(Base):
     """One unit's turn with a case, with its own deadline (R11-R13)."""
 
     __tablename__ = "referral"
+    # A report's "units with the most late returns": the referrals returned within the period.
+    __table_args__ = (Index("ix_referral_state_closed_at", "state", "closed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
