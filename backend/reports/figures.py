@@ -21,6 +21,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     tuple_,
     union_all,
 )
@@ -97,7 +98,10 @@ def scope_for(db: Session, user: User, service: str = "", unit: str = "") -> Rep
 
 
 def _where(period: Period, scope: ReportScope, tz: str = "Asia/Tehran") -> ColumnElement[bool]:
-    start, end = period.bounds(tz)
+    return _where_between(*period.bounds(tz), scope)
+
+
+def _where_between(start: dt.datetime, end: dt.datetime, scope: ReportScope) -> ColumnElement[bool]:
     conditions = [Case.created_at >= start, Case.created_at < end]
     if scope.service:
         conditions.append(Case.service == scope.service)
@@ -177,19 +181,26 @@ def _percentiles(
 TOTALS = ("total", *HANDLING_FA, "answered_on_time", "satisfaction_mean")
 
 
-def _totals(c: Any) -> list[ColumnElement[Any]]:
-    """The TOTALS as aggregates over `c`, the case table's columns or a CTE's with the same names."""
+def _totals(c: Any, only: ColumnElement[bool] | None = None) -> list[ColumnElement[Any]]:
+    """The TOTALS as aggregates over `c`, the case table's columns or a CTE's with the same names;
+    over the rows `only` holds, if given."""
+
+    def n(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+        conditions = (*conditions, only) if only is not None else conditions
+        return func.count().filter(and_(*conditions)) if conditions else func.count()
+
     answered = c.first_answered_at.is_not(None)
+    rated = c.satisfaction.between(1, 5)
     return [
-        func.count(),
-        func.count().filter(answered),
-        func.count().filter(c.status == CaseStatus.CLOSED.value),
-        func.count().filter(c.status == CaseStatus.REJECTED.value),
-        func.count().filter(c.late_returns > 0),
-        func.count().filter(c.escalation_level > 0),
-        func.count().filter(c.status.in_(OPEN)),
-        func.count().filter(and_(answered, c.late_returns == 0)),
-        func.avg(case((c.satisfaction.between(1, 5), c.satisfaction))),
+        n(),
+        n(answered),
+        n(c.status == CaseStatus.CLOSED.value),
+        n(c.status == CaseStatus.REJECTED.value),
+        n(c.late_returns > 0),
+        n(c.escalation_level > 0),
+        n(c.status.in_(OPEN)),
+        n(answered, c.late_returns == 0),
+        func.avg(case((rated if only is None else and_(rated, only), c.satisfaction))),
     ]
 
 
@@ -212,47 +223,64 @@ def _totals_row(row: Any) -> dict[str, Any]:
     return out
 
 
-def tallies(
-    db: Session, where: ColumnElement[bool], sets: tuple[tuple[str, ...], ...]
-) -> tuple[dict[str, Any], dict[tuple[str, ...], dict[Any, int]]]:
+Sets = tuple[tuple[str, ...], ...]
+Counts = dict[tuple[str, ...], dict[Any, int]]
+
+
+def _used(sets: Sets) -> list[str]:
+    return [name for name in _dimensions(Case.__table__.c) if any(name in s for s in sets)]
+
+
+def _read_tallies(rows: Any, sets: Sets) -> tuple[dict[str, Any], Counts]:
+    """TOTALS and counts from rows (grouping set, its dimensions' values..., TOTALS...); the
+    grouping set None is the grand total."""
+    used = _used(sets)
+    counts: Counts = {s: {} for s in sets}
+    totals = _totals_row([0] * (len(TOTALS) - 1) + [None])
+    for row in rows:
+        group, keys, figures = row[0], row[1 : 1 + len(used)], row[1 + len(used) :]
+        if group is None:
+            totals = _totals_row(figures)
+            continue
+        key = tuple(keys[used.index(name)] for name in group)
+        counts[group][key[0] if len(key) == 1 else key] = int(figures[0])
+    return totals, counts
+
+
+def _grouping_sets(
+    c: Any, sets: Sets, prepared: bool = False
+) -> tuple[Any, dict[int, tuple[str, ...] | None]]:
+    """PostgreSQL: SELECT grouping(dims), dims..., TOTALS... over `c` GROUP BY GROUPING SETS (sets..., ())
+    (one pass, hashed), and which set each grouping() value stands for (None: the grand total).
+    `prepared`: `c` is a CTE's columns with the dimensions already under their names."""
+    used = _used(sets)
+    dims = {name: c[name] for name in used} if prepared else _dimensions(c)
+    columns = [dims[name] for name in used]
+    # grouping(a, b, ...) sets a bit, leftmost highest, for each column a row is not grouped by.
+    by_mask: dict[int, tuple[str, ...] | None] = {(1 << len(used)) - 1: None}
+    for group in sets:
+        by_mask[sum(1 << (len(used) - 1 - i) for i, name in enumerate(used) if name not in group)] = group
+    query = select(func.grouping(*columns), *columns, *_totals(c)).group_by(
+        func.grouping_sets(*[tuple_(*[dims[name] for name in group]) for group in sets], tuple_())
+    )
+    return query, by_mask
+
+
+def tallies(db: Session, where: ColumnElement[bool], sets: Sets) -> tuple[dict[str, Any], Counts]:
     """The TOTALS of the cases `where` holds, and their counts by each set of dimensions (a key per
     case: one dimension's value, or a tuple for a pair), all in one statement.
     PostgreSQL: GROUP BY GROUPING SETS, the grand total being the empty set, one pass (hashed).
     SQLite has no grouping sets: a UNION ALL of GROUP BYs over the period's cases, read once into a
     materialized CTE."""
-    used = [name for name in _dimensions(Case.__table__.c) if any(name in s for s in sets)]
-    counts: dict[tuple[str, ...], dict[Any, int]] = {s: {} for s in sets}
-    totals = _totals_row([0] * (len(TOTALS) - 1) + [None])
-
-    def take(group: tuple[str, ...] | None, keys: Any, row: Any) -> None:
-        nonlocal totals
-        if group is None:  # the grand total
-            totals = _totals_row(row)
-            return
-        key = tuple(keys[used.index(name)] for name in group)
-        counts[group][key[0] if len(key) == 1 else key] = int(row[0])
-
+    used = _used(sets)
+    if not sets:
+        return _read_tallies(
+            [(None, *db.execute(select(*_totals(Case.__table__.c)).where(where)).one())], sets
+        )
     if _dialect(db) == "postgresql":
-        dims = _dimensions(Case.__table__.c)
-        columns = [dims[name] for name in used]
-        # grouping(a, b, ...) sets a bit, leftmost highest, for each column a row is not grouped by.
-        by_mask: dict[int, tuple[str, ...] | None] = {(1 << len(used)) - 1: None}
-        for group in sets:
-            mask = sum(1 << (len(used) - 1 - i) for i, name in enumerate(used) if name not in group)
-            by_mask[mask] = group
-        grouping = func.grouping(*columns) if columns else literal(0)
-        query = select(grouping, *columns, *_totals(Case.__table__.c)).where(where)
-        if sets:
-            query = query.group_by(
-                func.grouping_sets(*[tuple_(*[dims[name] for name in group]) for group in sets], tuple_())
-            )
-        for row in db.execute(query):
-            take(
-                by_mask[row[0] if sets else (1 << len(used)) - 1],
-                row[1 : 1 + len(used)],
-                row[1 + len(used) :],
-            )
-        return totals, counts
+        query, by_mask = _grouping_sets(Case.__table__.c, sets)
+        rows = db.execute(query.where(where))
+        return _read_tallies([(by_mask[row[0]], *row[1:]) for row in rows], sets)
     table = Case.__table__.c
     period = select(
         *[expr.label(name) for name, expr in _dimensions(table).items() if name in used],
@@ -262,8 +290,6 @@ def tallies(
         table.escalation_level,
         table.satisfaction,
     ).where(where)
-    if not sets:
-        return _totals_row(db.execute(select(*_totals(table)).where(where)).one()), counts
     rows = period.cte("report_cases").prefix_with("MATERIALIZED")
     groups: list[tuple[str, ...] | None] = [*sets, None]
     query = union_all(
@@ -276,9 +302,7 @@ def tallies(
             for n, group in enumerate(groups)
         ]
     )
-    for row in db.execute(query):
-        take(groups[row[0]], row[1 : 1 + len(used)], row[1 + len(used) :])
-    return totals, counts
+    return _read_tallies([(groups[row[0]], *row[1:]) for row in db.execute(query)], sets)
 
 
 def share(part: int, whole: int) -> float | None:
@@ -315,7 +339,10 @@ def _milestone_seconds(db: Session, names) -> dict[str, ColumnElement[float]]:
 
 def durations(db: Session, where: ColumnElement[bool]) -> dict[str, dict[str, Any]]:
     """The median and 90th percentile of the time to each milestone, in one statement."""
-    found = _percentiles(db, _milestone_seconds(db, MILESTONES), where, (0.5, 0.9))
+    return _spans(_percentiles(db, _milestone_seconds(db, MILESTONES), where, (0.5, 0.9)))
+
+
+def _spans(found: dict[str, tuple[int, list[float | None]]]) -> dict[str, dict[str, Any]]:
     out = {}
     for name, (count, (median, p90)) in found.items():
         out[name] = {
@@ -426,19 +453,72 @@ def period_view(period: Period, tz: str = "Asia/Tehran") -> dict[str, Any]:
 REPORT_SETS = (("kind",), ("category",), ("channel",), ("unit",), ("urgent",), ("unit", "rating"))
 
 
+def _report_pass_pg(db: Session, period: Period, previous: Period, scope: ReportScope) -> tuple[Any, ...]:
+    """PostgreSQL: every case figure of a report in one statement and one read of the two periods'
+    cases (a materialized CTE): the period's counts and totals by GROUPING SETS, and beside them (a
+    one-row subquery joined to each) its percentiles and the previous period's headline, as
+    aggregates with FILTER. The previous period ends where the period starts (Period.previous)."""
+    start, end = period.bounds()
+    first, _ = previous.bounds()
+    table = Case.__table__.c
+    seconds = _milestone_seconds(db, MILESTONES)
+    cases = (
+        select(
+            *[expr.label(name) for name, expr in _dimensions(table).items()],
+            table.first_answered_at,
+            table.status,
+            table.late_returns,
+            table.escalation_level,
+            table.satisfaction,
+            *[value.label(f"to_{name}") for name, value in seconds.items()],
+            (table.created_at >= start).label("current"),
+        )
+        .where(_where_between(first, end, scope))
+        .cte("report_cases")
+        .prefix_with("MATERIALIZED")
+    )
+    c, current, earlier = cases.c, cases.c.current, ~cases.c.current
+    counts, by_mask = _grouping_sets(c, REPORT_SETS, prepared=True)
+    counts = counts.where(current).subquery("counts")
+    beside = []
+    for name in MILESTONES:
+        value = c[f"to_{name}"]
+        beside += [
+            func.count(value).filter(current),
+            func.percentile_cont(array((0.5, 0.9))).within_group(value).filter(current),
+        ]
+    beside += [*_totals(c, earlier), func.percentile_cont(0.5).within_group(c.to_answer).filter(earlier)]
+    aside = select(*beside).subquery("beside")
+    rows = db.execute(select(counts, aside).select_from(counts.join(aside, true()))).all()
+    width = len(counts.c)
+    totals, by = _read_tallies([(by_mask[row[0]], *row[1:width]) for row in rows], REPORT_SETS)
+    extra = rows[0][width:]
+    spans = {
+        name: (extra[2 * i], [None if v is None else float(v) for v in (extra[2 * i + 1] or [None, None])])
+        for i, name in enumerate(MILESTONES)
+    }
+    rest = extra[2 * len(MILESTONES) :]
+    median = rest[-1]
+    return totals, by, spans, _headline(_totals_row(rest[:-1]), None if median is None else float(median))
+
+
 def build_report(db: Session, period: Period, scope: ReportScope) -> dict[str, Any]:
     """The period's figures in three statements over its cases (counts and totals, the percentiles,
     the previous period's headline), plus the late returns and the unit names."""
     where = _where(period, scope)
     names = labels_for(scope.service)
-    counts, by = tallies(db, where, REPORT_SETS)
+    previous = period.previous()
+    if _dialect(db) == "postgresql":
+        counts, by, found, previous_head = _report_pass_pg(db, period, previous, scope)
+        spans = _spans(found)
+    else:
+        counts, by = tallies(db, where, REPORT_SETS)
+        spans = durations(db, where)
+        previous_head = headline(db, previous, scope)
     by_unit = by[("unit",)]
     units = _units(db, by_unit)
     urgency = by[("urgent",)]
-    spans = durations(db, where)
-    previous = period.previous()
     current_head = _headline(counts, spans["answer"]["median_seconds"])
-    previous_head = headline(db, previous, scope)
     change = {
         key: {
             "current": current_head[key],
