@@ -1,4 +1,5 @@
-"""The IVR's client for the backend API: short time-outs (a caller is waiting) and bounded retries."""
+"""The IVR's client for the backend API: short time-outs where a caller waits (status look-ups), a
+longer one for spooled cases (nobody waits), bounded retries."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class BackendClient:
             headers={"Authorization": f"Bearer {settings.ivr_token}"},
             transport=transport,
         )
+        self.delivery_timeout = max(settings.delivery_timeout_seconds, settings.backend_timeout_seconds)
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
 
@@ -69,6 +71,16 @@ class BackendClient:
             return BackendRejected(response.status_code, error["code"], error["message"])
         except (ValueError, KeyError, TypeError):
             return BackendRejected(response.status_code, "http_error", response.text[:200])
+
+    async def file_cases(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Spooled cases in one request; each item's own result (created, replay, conflict, invalid),
+        in order. No caller waits for this, so it has the longer delivery time-out."""
+        response = await self._request(
+            "POST", "/api/v1/cases:batch", json={"cases": payloads}, timeout=self.delivery_timeout
+        )
+        if response.status_code == 200:
+            return response.json()["results"]
+        raise self._rejected(response)
 
     async def file_case(self, payload: dict[str, Any]) -> dict[str, Any]:
         response = await self._request("POST", "/api/v1/cases", json=payload)

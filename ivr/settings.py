@@ -31,9 +31,17 @@ class IvrSettings(BaseSettings):
     backend_timeout_seconds: float = 3.0
     # Bearer token this node presents to the backend.
     ivr_token: str = ""
+    # Spooled cases go to the backend behind the calls (ivr.delivery): batches of this many, this
+    # many requests at once, a pause from ..._backoff_seconds doubling up to ..._backoff_max_seconds
+    # while the backend is down or refuses this node.
+    delivery_batch_size: int = 50
+    delivery_concurrency: int = 2
+    delivery_timeout_seconds: float = 15.0
+    delivery_backoff_seconds: float = 1.0
+    delivery_backoff_max_seconds: float = 60.0
 
     # --- this node --------------------------------------------------------------------------------
-    # Two digits that start every tracking code this node issues while the backend is down. No
+    # Two digits that start every tracking code this node issues (every phone case's code). No
     # default: two nodes sharing one prefix could issue the same code (require_node refuses to start).
     node_prefix: str = Field(default="", pattern=r"^([1-9][0-9])?$")
     # Fernet key encrypting the spool's payloads (national IDs, phone numbers) on this node's disk.

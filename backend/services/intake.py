@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
-from backend.models import Caller, Case, CaseCode, CaseEvent, Recording
+from backend.models import Caller, Case, CaseCode, CaseEvent, OutboundMessage, Recording
 from backend.services.notifications import enqueue_sms
-from backend.services.org import root_unit
+from backend.services.org import root_unit_id
 from domain.case_state import CaseStatus
 from domain.deadlines import due_at
 from domain.digits import is_ascii_digits, normalise_digits, to_persian_digits
@@ -273,7 +273,7 @@ def register_case(
     if proposed_code and code_in_use(session, proposed_code):
         raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
     received = data.received_at or now
-    unit = root_unit(session, profile)
+    unit_id = root_unit_id(session, profile)
     rule = profile.deadline_rule(data.kind, data.urgent)
     case = Case(
         tracking_code=proposed_code or _unused_code(session, backend_prefix),
@@ -290,34 +290,202 @@ def register_case(
         phone_hash=vault.lookup_hash(phone) if phone else None,
         phone_enc=vault.encrypt(phone) if phone else None,
         caller=_find_or_add_caller(session, vault, national_id, phone),
-        current_unit=unit,
+        current_unit_id=unit_id,
         due_at=due_at(received, rule, profile.calendar, profile.timezone),
         created_at=received,
         updated_at=now,
     )
     session.add(case)
     session.flush()
+    session.add_all(_registration_rows(case, data, checked, profile, unit_id, received))
+    session.flush()
+    return case, True
+
+
+def _registration_rows(
+    case: Case, data: NewCase, checked: Checked, profile: ServiceProfile, unit_id: int, received: dt.datetime
+) -> list:
+    """What a new case brings with it: its first event, its recording, its registration SMS. The
+    case is new, so its SMS needs no look-up for an earlier one (the outbox's unique key still holds)."""
     note = "تماس پیش از پایان پیام قطع شد" if data.incomplete else None
-    session.add(
+    rows: list = [
         CaseEvent(
-            case=case,
+            case_id=case.id,
             at=received,
             action="register",
             to_status=case.status,
             actor=data.actor,
-            unit_id=unit.id,
+            unit_id=unit_id,
             note=note,
         )
-    )
+    ]
     if checked.recording_path:
-        session.add(
+        rows.append(
             Recording(
-                case=case,
+                case_id=case.id,
                 kind="message",
                 path=checked.recording_path,
                 duration_seconds=data.recording_seconds,
             )
         )
-    enqueue_sms(session, vault, case, "registered", registration_sms(case, profile), now=received)
-    session.flush()
-    return case, True
+    if case.phone_enc:
+        rows.append(
+            OutboundMessage(
+                case_id=case.id,
+                dedupe_key=f"case:{case.id}:registered",
+                to_enc=case.phone_enc,
+                body=registration_sms(case, profile),
+                next_attempt_at=received,
+                created_at=received,
+            )
+        )
+    return rows
+
+
+# --- many cases at once (POST /api/v1/cases:batch) ----------------------------------------------
+
+
+@dataclass
+class BatchItem:
+    """One case of a batch: its filing, or why it could not even be read (schema, service, time)."""
+
+    data: NewCase | None = None
+    profile: ServiceProfile | None = None
+    error: IntakeError | None = None
+
+
+@dataclass
+class BatchResult:
+    result: str  # created | replay | conflict | invalid
+    case: Case | None = None
+    error: IntakeError | None = None
+
+
+CONFLICTS = ("tracking_code_taken", "call_id_conflict")
+
+
+def refused(error: IntakeError) -> BatchResult:
+    return BatchResult("conflict" if error.code in CONFLICTS else "invalid", error=error)
+
+
+def register_new_cases(
+    session: Session,
+    vault: IdentityVault,
+    items: list[BatchItem],
+    *,
+    backend_prefix: str,
+    now: dt.datetime,
+    offline_prefixes: Collection[str] = (),
+) -> tuple[dict[int, BatchResult], list[int]]:
+    """The new cases of a batch in a few statements: one look-up each for the call ids, the codes
+    and the callers of the whole batch, then the inserts together. Returns (results by item index,
+    the indexes left for register_case one by one: replays, and a call id or code twice in the
+    batch). Flushes, does not commit. Races surface as IntegrityError, as in register_case."""
+    results: dict[int, BatchResult] = {}
+    later: list[int] = []
+    fresh: list[tuple[int, NewCase, ServiceProfile, Checked, str]] = []
+    for index, item in enumerate(items):
+        if item.error is not None or item.data is None or item.profile is None:
+            results[index] = refused(item.error or IntakeError("invalid_request", "unreadable"))
+            continue
+        try:
+            checked = validate(
+                item.data, item.profile, offline_prefixes=offline_prefixes, backend_prefix=backend_prefix
+            )
+        except IntakeError as exc:
+            results[index] = refused(exc)
+            continue
+        fresh.append((index, item.data, item.profile, checked, filing_hash(vault, item.data, checked)))
+
+    call_ids = [d.call_id for _, d, _, _, _ in fresh if d.call_id]
+    codes = [c.tracking_code for _, _, _, c, _ in fresh if c.tracking_code]
+    known_calls: set[str | None] = set()
+    if call_ids:
+        known_calls = set(session.scalars(select(Case.call_id).where(Case.call_id.in_(call_ids))))
+    taken: set[str] = set()
+    if codes:
+        taken |= set(session.scalars(select(Case.tracking_code).where(Case.tracking_code.in_(codes))))
+        taken |= set(session.scalars(select(CaseCode.code).where(CaseCode.code.in_(codes))))
+    hashes = {index: vault.lookup_hash(c.national_id) for index, _, _, c, _ in fresh if c.national_id}
+    callers: dict[str, Caller] = (
+        {
+            caller.national_id_hash: caller
+            for caller in session.scalars(
+                select(Caller).where(Caller.national_id_hash.in_(set(hashes.values())))
+            )
+        }
+        if hashes
+        else {}
+    )
+
+    seen_calls: set[str] = set()
+    seen_codes: set[str] = set()
+    new: list[tuple[int, NewCase, ServiceProfile, Checked, Case, int, dt.datetime]] = []
+    for index, data, profile, checked, request_hash in fresh:
+        code = checked.tracking_code
+        if (data.call_id and (data.call_id in known_calls or data.call_id in seen_calls)) or (
+            code and code in seen_codes
+        ):
+            later.append(index)  # a replay, or the batch's second word on one call or code
+            continue
+        if code and code in taken:
+            # Another call's case holds this code (this call id is new, so it is no replay).
+            results[index] = refused(
+                IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
+            )
+            continue
+        if data.call_id:
+            seen_calls.add(data.call_id)
+        if code:
+            seen_codes.add(code)
+        phone = checked.phone
+        caller = None
+        if checked.national_id:
+            digest = hashes[index]
+            caller = callers.get(digest)
+            if caller is None:
+                caller = callers[digest] = Caller(
+                    national_id_hash=digest, national_id_enc=vault.encrypt(checked.national_id)
+                )
+                session.add(caller)
+        elif phone:
+            caller = Caller()
+            session.add(caller)
+        phone_hash = vault.lookup_hash(phone) if phone else None
+        phone_enc = vault.encrypt(phone) if phone else None
+        if caller is not None and phone and not caller.phone_enc:
+            caller.phone_hash, caller.phone_enc = phone_hash, phone_enc
+        received = data.received_at or now
+        unit_id = root_unit_id(session, profile)
+        rule = profile.deadline_rule(data.kind, data.urgent)
+        case = Case(
+            tracking_code=code or _unused_code(session, backend_prefix),
+            service=profile.number,
+            kind=data.kind,
+            category=data.category,
+            urgent=data.urgent,
+            channel=data.channel,
+            status=CaseStatus.RECEIVED.value,
+            description=data.description,
+            incomplete=data.incomplete,
+            call_id=data.call_id,
+            request_hash=request_hash,
+            phone_hash=phone_hash,
+            phone_enc=phone_enc,
+            caller=caller,
+            current_unit_id=unit_id,
+            due_at=due_at(received, rule, profile.calendar, profile.timezone),
+            created_at=received,
+            updated_at=now,
+        )
+        session.add(case)
+        new.append((index, data, profile, checked, case, unit_id, received))
+    if new:
+        session.flush()
+        rows = []
+        for index, data, profile, checked, case, unit_id, received in new:
+            rows += _registration_rows(case, data, checked, profile, unit_id, received)
+            results[index] = BatchResult("created", case)
+        session.add_all(rows)
+        session.flush()
+    return results, later
