@@ -46,8 +46,9 @@ def test_a_batch_files_each_case_under_the_nodes_code(client, ivr_headers, db, c
     assert count(db, Caller) == 1
     case = db.scalar(select(Case).where(Case.tracking_code == cases[0]["tracking_code"]))
     assert case.status == "received" and case.current_unit is not None and case.due_at is not None
-    status = client.get(f"/api/v1/cases/{cases[0]['tracking_code']}", params={"caller_number": PHONE},
-                        headers=ivr_headers)
+    status = client.get(
+        f"/api/v1/cases/{cases[0]['tracking_code']}", params={"caller_number": PHONE}, headers=ivr_headers
+    )
     assert status.status_code == 200 and status.json()["owner_verified"] is True
 
 
