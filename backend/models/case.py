@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, event
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from backend.models.base import Base, UTCDateTime, utcnow
@@ -125,6 +125,9 @@ class Referral(Base):
     """One unit's turn with a case, with its own deadline (R11-R13)."""
 
     __tablename__ = "referral"
+    # The scheduler's every tick: open referrals past their deadline, most overdue first. One range
+    # of this index, however many referrals are open (issue 13: no scan of the open ones).
+    __table_args__ = (Index("ix_referral_state_due_at", "state", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.core.security import IdentityVault
@@ -203,9 +203,13 @@ def _unused_code(session: Session, prefix: str) -> str:
 
 
 def registration_sms(case: Case, profile: ServiceProfile) -> str:
-    spaced = " ".join(to_persian_digits(case.tracking_code))
+    return registration_text(case.tracking_code, case.kind, profile)
+
+
+def registration_text(tracking_code: str, kind: str, profile: ServiceProfile) -> str:
+    spaced = " ".join(to_persian_digits(tracking_code))
     return (
-        f"{profile.name_fa}: {profile.kinds[case.kind]} شما ثبت شد. کد رهگیری: {spaced}. "
+        f"{profile.name_fa}: {profile.kinds[kind]} شما ثبت شد. کد رهگیری: {spaced}. "
         f"برای پیگیری با شماره {to_persian_digits(profile.number)} تماس بگیرید."
     )
 
@@ -357,8 +361,14 @@ class BatchItem:
 @dataclass
 class BatchResult:
     result: str  # created | replay | conflict | invalid
-    case: Case | None = None
+    tracking_code: str | None = None
+    status: str | None = None
+    due_at: dt.datetime | None = None
     error: IntakeError | None = None
+
+    @classmethod
+    def of(cls, result: str, case: Case) -> BatchResult:
+        return cls(result, case.tracking_code, case.status, case.due_at)
 
 
 CONFLICTS = ("tracking_code_taken", "call_id_conflict")
@@ -378,9 +388,10 @@ def register_new_cases(
     offline_prefixes: Collection[str] = (),
 ) -> tuple[dict[int, BatchResult], list[int]]:
     """The new cases of a batch in a few statements: one look-up each for the call ids, the codes
-    and the callers of the whole batch, then the inserts together. Returns (results by item index,
-    the indexes left for register_case one by one: replays, and a call id or code twice in the
-    batch). Flushes, does not commit. Races surface as IntegrityError, as in register_case."""
+    and the callers of the whole batch, then one multi-row INSERT a table (rows, not ORM objects:
+    the unit of work costs more than the database here). Returns (results by item index, the
+    indexes left for register_case one by one: replays, and a call id or code twice in the batch).
+    Does not commit. Races surface as IntegrityError, as in register_case."""
     results: dict[int, BatchResult] = {}
     later: list[int] = []
     fresh: list[tuple[int, NewCase, ServiceProfile, Checked, str]] = []
@@ -407,20 +418,24 @@ def register_new_cases(
         taken |= set(session.scalars(select(Case.tracking_code).where(Case.tracking_code.in_(codes))))
         taken |= set(session.scalars(select(CaseCode.code).where(CaseCode.code.in_(codes))))
     hashes = {index: vault.lookup_hash(c.national_id) for index, _, _, c, _ in fresh if c.national_id}
-    callers: dict[str, Caller] = (
-        {
-            caller.national_id_hash: caller
-            for caller in session.scalars(
-                select(Caller).where(Caller.national_id_hash.in_(set(hashes.values())))
+    # Callers known by national ID: (id, has a phone already).
+    callers: dict[str, tuple[int, bool]] = {}
+    if hashes:
+        callers = {
+            digest: (caller_id, phone is not None)
+            for caller_id, digest, phone in session.execute(
+                select(Caller.id, Caller.national_id_hash, Caller.phone_enc).where(
+                    Caller.national_id_hash.in_(set(hashes.values()))
+                )
             )
         }
-        if hashes
-        else {}
-    )
 
     seen_calls: set[str] = set()
     seen_codes: set[str] = set()
-    new: list[tuple[int, NewCase, ServiceProfile, Checked, Case, int, dt.datetime]] = []
+    new_callers: dict[str, dict] = {}  # by national ID hash, or "#<index>" for a number alone
+    phones_for: dict[int, str] = {}  # known caller id -> the first number it is given now
+    rows: list[dict] = []  # one a new case, in order
+    extras: list[tuple[NewCase, ServiceProfile, Checked, dt.datetime]] = []
     for index, data, profile, checked, request_hash in fresh:
         code = checked.tracking_code
         if (data.call_id and (data.call_id in known_calls or data.call_id in seen_calls)) or (
@@ -439,53 +454,131 @@ def register_new_cases(
         if code:
             seen_codes.add(code)
         phone = checked.phone
-        caller = None
-        if checked.national_id:
-            digest = hashes[index]
-            caller = callers.get(digest)
-            if caller is None:
-                caller = callers[digest] = Caller(
-                    national_id_hash=digest, national_id_enc=vault.encrypt(checked.national_id)
-                )
-                session.add(caller)
-        elif phone:
-            caller = Caller()
-            session.add(caller)
         phone_hash = vault.lookup_hash(phone) if phone else None
         phone_enc = vault.encrypt(phone) if phone else None
-        if caller is not None and phone and not caller.phone_enc:
-            caller.phone_hash, caller.phone_enc = phone_hash, phone_enc
+        caller_key: str | None = None
+        caller_id: int | None = None
+        if checked.national_id:
+            digest = hashes[index]
+            if digest in callers:
+                caller_id, has_phone = callers[digest]
+                if phone and not has_phone and caller_id not in phones_for:
+                    phones_for[caller_id] = phone
+            else:
+                caller_key = digest
+                if digest not in new_callers:
+                    new_callers[digest] = {
+                        "national_id_hash": digest,
+                        "national_id_enc": vault.encrypt(checked.national_id),
+                        "phone_hash": phone_hash,
+                        "phone_enc": phone_enc,
+                    }
+                elif phone and new_callers[digest]["phone_enc"] is None:
+                    new_callers[digest] |= {"phone_hash": phone_hash, "phone_enc": phone_enc}
+        elif phone:
+            caller_key = f"#{index}"
+            new_callers[caller_key] = {
+                "national_id_hash": None,
+                "national_id_enc": None,
+                "phone_hash": phone_hash,
+                "phone_enc": phone_enc,
+            }
         received = data.received_at or now
         unit_id = root_unit_id(session, profile)
         rule = profile.deadline_rule(data.kind, data.urgent)
-        case = Case(
-            tracking_code=code or _unused_code(session, backend_prefix),
-            service=profile.number,
-            kind=data.kind,
-            category=data.category,
-            urgent=data.urgent,
-            channel=data.channel,
-            status=CaseStatus.RECEIVED.value,
-            description=data.description,
-            incomplete=data.incomplete,
-            call_id=data.call_id,
-            request_hash=request_hash,
-            phone_hash=phone_hash,
-            phone_enc=phone_enc,
-            caller=caller,
-            current_unit_id=unit_id,
-            due_at=due_at(received, rule, profile.calendar, profile.timezone),
-            created_at=received,
-            updated_at=now,
+        rows.append(
+            {
+                "tracking_code": code or _unused_code(session, backend_prefix),
+                "service": profile.number,
+                "kind": data.kind,
+                "category": data.category,
+                "urgent": data.urgent,
+                "channel": data.channel,
+                "status": CaseStatus.RECEIVED.value,
+                "description": data.description,
+                "incomplete": data.incomplete,
+                "call_id": data.call_id,
+                "request_hash": request_hash,
+                "phone_hash": phone_hash,
+                "phone_enc": phone_enc,
+                "caller_id": caller_id,
+                "current_unit_id": unit_id,
+                "due_at": due_at(received, rule, profile.calendar, profile.timezone),
+                "escalation_level": 0,
+                "created_at": received,
+                "updated_at": now,
+                "_index": index,
+                "_caller": caller_key,
+            }
         )
-        session.add(case)
-        new.append((index, data, profile, checked, case, unit_id, received))
-    if new:
-        session.flush()
-        rows = []
-        for index, data, profile, checked, case, unit_id, received in new:
-            rows += _registration_rows(case, data, checked, profile, unit_id, received)
-            results[index] = BatchResult("created", case)
-        session.add_all(rows)
-        session.flush()
+        extras.append((data, profile, checked, received))
+    if not rows:
+        return results, later
+
+    if new_callers:
+        # Matched back by what is unique in each row (the national ID's hash, else the freshly
+        # sealed number), so the rows may come back in any order: one multi-row INSERT on SQLite too.
+        key_of = {
+            (values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()
+        }
+        made = {
+            key_of[(digest, sealed)]: caller_id
+            for caller_id, digest, sealed in session.execute(
+                insert(Caller).returning(Caller.id, Caller.national_id_hash, Caller.phone_enc),
+                list(new_callers.values()),
+            )
+        }
+        for row in rows:
+            if row["_caller"] is not None:
+                row["caller_id"] = made[row["_caller"]]
+    for caller_id, phone in phones_for.items():
+        # Only the first number: as _find_or_add_caller does for a known caller without one.
+        session.execute(
+            update(Caller)
+            .where(Caller.id == caller_id, Caller.phone_enc.is_(None))
+            .values(phone_hash=vault.lookup_hash(phone), phone_enc=vault.encrypt(phone))
+        )
+    order = [(row.pop("_index"), row.pop("_caller")) for row in rows]
+    ids = dict(session.execute(insert(Case).returning(Case.tracking_code, Case.id), rows).tuples().all())
+    case_ids = [ids[row["tracking_code"]] for row in rows]
+    events, recordings, messages = [], [], []
+    for case_id, row, (data, profile, checked, received) in zip(case_ids, rows, extras, strict=True):
+        events.append(
+            {
+                "case_id": case_id,
+                "at": received,
+                "action": "register",
+                "to_status": row["status"],
+                "actor": data.actor,
+                "unit_id": row["current_unit_id"],
+                "note": "تماس پیش از پایان پیام قطع شد" if data.incomplete else None,
+            }
+        )
+        if checked.recording_path:
+            recordings.append(
+                {
+                    "case_id": case_id,
+                    "kind": "message",
+                    "path": checked.recording_path,
+                    "duration_seconds": data.recording_seconds,
+                }
+            )
+        if row["phone_enc"]:
+            messages.append(
+                {
+                    "case_id": case_id,
+                    "dedupe_key": f"case:{case_id}:registered",
+                    "to_enc": row["phone_enc"],
+                    "body": registration_text(row["tracking_code"], data.kind, profile),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": received,
+                    "created_at": received,
+                }
+            )
+    for model, batch in ((CaseEvent, events), (Recording, recordings), (OutboundMessage, messages)):
+        if batch:
+            session.execute(insert(model), batch)
+    for (index, _), row in zip(order, rows, strict=True):
+        results[index] = BatchResult("created", row["tracking_code"], row["status"], row["due_at"])
     return results, later

@@ -253,19 +253,18 @@ def create_cases(body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSe
         except ApiError as exc:
             results[index] = BatchResult("conflict", error=IntakeError(exc.code, exc.message))
         else:
-            results[index] = BatchResult("created" if created else "replay", case)
+            results[index] = BatchResult.of("created" if created else "replay", case)
     out = []
     for index, item in enumerate(items):
         result = results[index]
         call_id = item.data.call_id if item.data is not None else body.cases[index].get("call_id")
-        case = result.case
         out.append(
             {
                 "call_id": call_id if isinstance(call_id, str) else None,
                 "result": result.result,
-                "tracking_code": case.tracking_code if case is not None else None,
-                "status": case.status if case is not None else None,
-                "due_at": case.due_at.isoformat() if case is not None and case.due_at else None,
+                "tracking_code": result.tracking_code,
+                "status": result.status,
+                "due_at": result.due_at.isoformat() if result.due_at else None,
                 "error": {"code": result.error.code, "message": str(result.error)} if result.error else None,
             }
         )
@@ -321,7 +320,9 @@ def read_case(
     case = load_case(db, tracking_code)
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
-    return case_status(case, profile.timezone, owner=owner)
+    status = case_status(case, profile.timezone, owner=owner)
+    db.commit()  # the read ends here, in the route's thread: no hop after it (deps.get_db)
+    return status
 
 
 class EscalationIn(RequestBody):

@@ -156,3 +156,24 @@ def test_a_lost_race_files_the_batch_case_by_case(client, ivr_headers, db, clock
     results = post(client, ivr_headers, items)
     assert [r["result"] for r in results] == ["created", "created", "invalid"]
     assert count(db, Case) == 2
+
+
+def test_callers_in_a_batch_as_one_by_one(client, ivr_headers, db, clock, vault):
+    """A known caller without a number is given the first one; a message with a number alone is its
+    own caller; each case keeps the number it was filed from."""
+    body = new_case(call_id="first", caller_number=None, received_at=START.isoformat())
+    assert client.post("/api/v1/cases", json=body, headers=ivr_headers).status_code == 201
+    other = "09351112233"
+    items = [
+        spooled(1),  # the known national ID, now with a number
+        spooled(2, caller_number=other),  # the same person from another number
+        spooled(3, national_id=None, incomplete=True, caller_number=other),  # a number alone
+    ]
+    assert [r["result"] for r in post(client, ivr_headers, items)] == ["created"] * 3
+    db.expire_all()
+    known = db.scalar(select(Caller).where(Caller.national_id_hash == vault.lookup_hash(NID)))
+    assert vault.decrypt(known.phone_enc) == PHONE  # the first number, not the later one
+    assert count(db, Caller) == 2
+    by_call = {c.call_id: c for c in db.scalars(select(Case))}
+    assert vault.decrypt(by_call["call.2"].phone_enc) == other and by_call["call.2"].caller_id == known.id
+    assert by_call["call.3"].caller_id not in (None, known.id) and by_call["call.3"].incomplete
