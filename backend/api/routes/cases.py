@@ -177,9 +177,10 @@ class CaseBatchIn(RequestBody):
     cases: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=BATCH_MAX,
-        description="cases as POST /api/v1/cases takes them, each with its call_id; an item that is "
-        "not a valid case is answered `invalid` on its own, the others are still filed",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/CaseIn"}},
+        # Any object is accepted here and checked as a CaseIn one by one: an item that is not a valid
+        # case is answered `invalid` on its own; refusing the whole batch would hold up the others.
+        description="cases as POST /api/v1/cases takes them (CaseIn), each with its call_id; an item "
+        "that is not a valid case is answered `invalid` on its own, the others are still filed",
     )
 
 
