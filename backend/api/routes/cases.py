@@ -154,19 +154,45 @@ def _new_case(body: CaseIn, settings: Settings, now: dt.datetime) -> tuple[Any, 
     return profile, NewCase(**body.model_dump(exclude={"received_at"}), received_at=received_at)
 
 
+def _refusal(error: IntakeError) -> ApiError:
+    status = 409 if error.code in ("tracking_code_taken", "call_id_conflict") else 422
+    return ApiError(status, error.code, str(error))
+
+
 @router.post("", status_code=201, response_model=CaseCreated)
 def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
     profile, data = _new_case(body, settings, now)
+    # A new case takes the batch's path (a few rows inserted, no ORM unit of work); a replay, or a
+    # race lost to a concurrent filing, the one-by-one path that settles it.
     try:
-        case, created = _file_one(db, vault, settings, profile, data, now)
-    except IntakeError as exc:
-        status = 409 if exc.code in ("tracking_code_taken", "call_id_conflict") else 422
-        raise ApiError(status, exc.code, str(exc)) from None
+        results, later = register_new_cases(
+            db,
+            vault,
+            [BatchItem(data=data, profile=profile)],
+            backend_prefix=settings.backend_prefix,
+            offline_prefixes=settings.offline_prefixes(),
+            now=now,
+        )
+        # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        results, later = {}, [0]
+    if later:
+        try:
+            case, created = _file_one(db, vault, settings, profile, data, now)
+        except IntakeError as exc:
+            raise _refusal(exc) from None
+        result = BatchResult.of("created" if created else "replay", case)
+    else:
+        result = results[0]
+        if result.error is not None:
+            raise _refusal(result.error)
     return {
-        "tracking_code": case.tracking_code,
-        "status": case.status,
-        "due_at": case.due_at.isoformat() if case.due_at else None,
-        "created": created,
+        "tracking_code": result.tracking_code,
+        "status": result.status,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "created": result.result == "created",
     }
 
 
