@@ -14,6 +14,7 @@ def _sides() -> list[ModuleType]:
     import backend.commands
     import backend.scheduler.commands
     import backend.supervise
+    import backend.transcription.commands
     import ivr.ami.commands
     import ivr.commands
     import ivr.pbx.commands
@@ -23,6 +24,7 @@ def _sides() -> list[ModuleType]:
         backend.commands,
         backend.supervise,
         backend.scheduler.commands,
+        backend.transcription.commands,
         prompts.commands,
         ivr.commands,
         ivr.pbx.commands,

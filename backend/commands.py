@@ -205,13 +205,11 @@ def _holidays(args: argparse.Namespace) -> int:
     overrides = load_overrides(target)
     if args.remove:
         day = parse_holiday_date(args.remove)
-        overrides.add.pop(day, None)
-        overrides.remove.add(day)
+        overrides.revoke(day)
         print(f"{day} is not a holiday ({target})")
     else:
         day = parse_holiday_date(args.date)
-        overrides.remove.discard(day)
-        overrides.add[day] = args.name
+        overrides.declare(day, args.name)
         print(f"{day} is a holiday: {args.name} ({target})")
     save_overrides(target, overrides)
     return 0

@@ -1,8 +1,8 @@
 """`didehban up`: the whole system on one machine, for the demo and small installs.
 
-Starts the backend, the FastAGI server, the scheduler and, where this machine can run it, the PBX
-and its AMI listener; prefixes each one's output with its name; restarts a part that dies (with
-back-off); stops everything on Ctrl-C. Larger installs run the same commands under systemd.
+Starts the backend, the FastAGI server, the scheduler, the transcriber and, where this machine can
+run it, the PBX and its AMI listener; prefixes each one's output with its name; restarts a part that
+dies (with back-off); stops everything on Ctrl-C. Larger installs run the same commands under systemd.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ def _up(args: argparse.Namespace) -> int:
         parts.append(Part("fastagi", _cli("fastagi")))
     if "scheduler" in available:
         parts.append(Part("scheduler", _cli("scheduler")))
+    if "transcriber" in available:
+        parts.append(Part("transcriber", _cli("transcriber")))
     if pbx and "ami" in available:
         parts.append(Part("ami", _cli("ami")))
 
@@ -153,6 +155,7 @@ def _banner(settings, pbx: bool, available: set[str]) -> None:
     lines = [
         "",
         "Didehban is starting. Open or try:",
+        f"  staff console (browser):     {base}/console/",
         f"  API and its documentation:   {base}/docs",
         f"  health:                      {base}/healthz",
     ]
@@ -161,9 +164,9 @@ def _banner(settings, pbx: bool, available: set[str]) -> None:
     if pbx:
         lines.append(f"  a SIP call:                  dial 1482 or 111 at sip:127.0.0.1:{settings.sip_port}")
     lines += [
-        f"  staff users: admin, operator1482, khorasan, mashhad, operator111, abfa ... "
+        f"  staff users: admin, supervisor, operator1482, khorasan, mashhad, omid, operator111, abfa ... "
         f"(password {settings.demo_password})",
-        "  staff log in:                POST /api/v1/auth/login, then /api/v1/staff/inbox (see /docs)",
+        "  staff API:                   POST /api/v1/auth/login, then /api/v1/staff/inbox (see /docs)",
         "  SMS to callers:              var/sms.log (the demo's phone)",
         "  IVR token for the API:       see DIDEHBAN_IVR_TOKEN in .env",
         "Press Ctrl-C to stop.",

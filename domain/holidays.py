@@ -71,6 +71,16 @@ class Overrides:
     add: dict[dt.date, str] = field(default_factory=dict)
     remove: set[dt.date] = field(default_factory=set)
 
+    def declare(self, day: dt.date, name: str) -> None:
+        """`day` is a holiday (added, or kept though computed otherwise)."""
+        self.remove.discard(day)
+        self.add[day] = name
+
+    def revoke(self, day: dt.date) -> None:
+        """`day` is not a holiday after all."""
+        self.add.pop(day, None)
+        self.remove.add(day)
+
 
 def jalali_year_span(year: int) -> tuple[dt.date, dt.date]:
     """First and last Gregorian day of a Jalali year."""

@@ -10,7 +10,8 @@ mode=${1:-run}
 PYTHON=${PYTHON:-python3}
 
 run_packages=(python3 python3-venv python3-dev gcc ca-certificates mmdebstrap sox espeak-ng)
-test_packages=(sip-tester postgresql)
+# chromium and fonts-noto-core: the console's browser tests (Playwright drives Debian's Chromium).
+test_packages=(sip-tester postgresql chromium fonts-noto-core)
 
 wanted=("${run_packages[@]}")
 [ "$mode" = test ] && wanted+=("${test_packages[@]}")
@@ -39,6 +40,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# The console's htmx and Vazirmatn font are committed; this fetches them from npm only if missing.
+bash scripts/vendor-assets.sh
 
 # Secrets for this machine, made once (never committed: .env is ignored by git).
 if [ ! -f .env ]; then

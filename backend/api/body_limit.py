@@ -15,6 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.errors import error_body
 
+# Only the console's pages take files; every API route keeps the small limit.
+UPLOAD_PREFIX = "/console/"
+
 
 class BodyTooLarge(HTTPException):
     """Raised from `receive` while a route reads a streamed body; the app's handlers answer it."""
@@ -27,8 +30,9 @@ def too_large_message(limit: int) -> str:
     return f"the request body is larger than the {limit} bytes accepted"
 
 
-def install(app: FastAPI, max_bytes: int) -> None:
-    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+def install(app: FastAPI, max_bytes: int, *, upload_bytes: int | None = None) -> None:
+    """`upload_bytes`: the larger ceiling of the console's forms with files (attachments, R17)."""
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, upload_bytes=upload_bytes or max_bytes)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
@@ -38,20 +42,29 @@ def install(app: FastAPI, max_bytes: int) -> None:
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes or max_bytes
+
+    def limit_for(self, scope: Scope) -> int:
+        if scope.get("method") == "POST" and scope.get("path", "").startswith(UPLOAD_PREFIX):
+            for name, value in scope.get("headers", []):
+                if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
+                    return self.upload_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = _content_length(scope)
         if declared == -1:
             await _answer(send, 400, "invalid_request", "the Content-Length header is not a number")
             return
-        if declared is not None and declared > self.max_bytes:
-            await _answer(send, 413, "body_too_large", too_large_message(self.max_bytes))
+        if declared is not None and declared > limit:
+            await _answer(send, 413, "body_too_large", too_large_message(limit))
             return
 
         received = 0
@@ -62,8 +75,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -78,7 +91,7 @@ class BodyLimit:
             # Read outside a route (no exception handler on the way): answer here if still possible.
             if started:
                 raise
-            await _answer(send, 413, "body_too_large", too_large_message(self.max_bytes))
+            await _answer(send, 413, "body_too_large", too_large_message(limit))
 
 
 def _content_length(scope: Scope) -> int | None:

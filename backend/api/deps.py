@@ -98,16 +98,12 @@ Now = Annotated[dt.datetime, Depends(get_now)]
 AppSettings = Annotated[Settings, Depends(app_settings)]
 
 
-def current_session(
-    db: DbSession,
-    settings: AppSettings,
-    now: Now,
-    credentials: Annotated[Credentials, Depends(staff_bearer)],
-) -> StaffSession:
+def session_for_token(db: Session, settings: Settings, now: dt.datetime, token: str) -> StaffSession:
     """The open session behind a token: a signed token is not enough once its session has ended
-    (logout, a password reset, a revocation)."""
+    (logout, a password reset, a revocation). The API's bearer token and the console's cookie
+    carry the same token."""
     try:
-        claims = read_session_token(bearer_token(credentials), settings.session_key, now.timestamp())
+        claims = read_session_token(token, settings.session_key, now.timestamp())
     except InvalidSession as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
     row = db.scalar(select(StaffSession).where(StaffSession.session_id == claims.session_id))
@@ -118,14 +114,28 @@ def current_session(
     return row
 
 
-def current_user(
-    db: DbSession,
-    staff_session: Annotated[StaffSession, Depends(current_session)],
-) -> User:
-    """The staff member behind a session token; a revoked password ends every session (R14)."""
+def user_of_session(db: Session, staff_session: StaffSession) -> User:
+    """The staff member behind an open session; a revoked password ends every session (R14)."""
     user = db.get(User, staff_session.user_id)
     if user is None or not user.is_active:
         raise ApiError(401, "unauthorized", "this account is not active")
     if user.password_revoked_at is not None:
         raise ApiError(401, "password_revoked", "the password was revoked: ask the system administrator")
     return user
+
+
+def current_session(
+    db: DbSession,
+    settings: AppSettings,
+    now: Now,
+    credentials: Annotated[Credentials, Depends(staff_bearer)],
+) -> StaffSession:
+    return session_for_token(db, settings, now, bearer_token(credentials))
+
+
+def current_user(
+    db: DbSession,
+    staff_session: Annotated[StaffSession, Depends(current_session)],
+) -> User:
+    """The staff member behind a session token."""
+    return user_of_session(db, staff_session)

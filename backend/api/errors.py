@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -91,4 +91,12 @@ def install(app: FastAPI) -> None:
         # told of the conflict and may retry; nothing half-written was kept (the session rolled back).
         return JSONResponse(
             error_body("conflict", "a concurrent request changed the same record: try again"), status_code=409
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold that no schema caught (a NUL in a query string, a number out
+        # of range): the input is at fault, not the server, and the session has rolled back.
+        return JSONResponse(
+            error_body("invalid_request", "a value cannot be stored as given"), status_code=422
         )

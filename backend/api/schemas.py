@@ -5,7 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+# C0 control characters other than tab and line breaks. PostgreSQL cannot store NUL in text at all,
+# and none of them belongs in a name, a note or an answer, so they are refused on both databases alike.
+_CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r"}
+# For str.translate: what a web form's text loses before it is used (browsers never send these).
+WITHOUT_CONTROL = dict.fromkeys(map(ord, _CONTROL))
+
+
+def _has_control(value: Any) -> bool:
+    if isinstance(value, str):
+        return not _CONTROL.isdisjoint(value)
+    if isinstance(value, list | tuple | set):
+        return any(_has_control(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    return False
 
 
 class RequestBody(BaseModel):
@@ -13,6 +29,13 @@ class RequestBody(BaseModel):
     guessed at, so what the API accepts is exactly what its description says."""
 
     model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if _has_control(value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 # Ten digits, ASCII or Persian or Arabic-Indic (callers on the web type either); the check digit is

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Largest request body accepted, in bytes (Content-Length and streamed bodies alike); more is 413.
     # 256 KiB holds the longest text field (20,000 characters) even with every character JSON-escaped.
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The console's forms with files (attachments: up to 10 MB each): the whole request, in bytes.
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # A case's received_at (the time of a call delivered late from a spool) is accepted from this many
     # days ago up to now plus the clock skew allowed between an IVR node and the backend; else 422.
     received_at_max_age_days: float = Field(default=7.0, gt=0)
@@ -136,8 +138,19 @@ class Settings(BaseSettings):
     # Password given to the demo users that `didehban demo` creates (never used outside the demo).
     demo_password: str = "demo-1482"
 
-    # --- speech recognition ------------------------------------------------------------------
+    # --- speech recognition (transcription drafts) ------------------------------------------------
+    # The language recordings are in, and so the model that drafts them.
+    speech_language: str = Field(default="fa", pattern=r"^[a-z]{2,3}$")
+    # Models by language, as JSON ('{"fa": "/srv/models/vosk-model-small-fa-0.42"}'); a language named
+    # here wins over the one `didehban speech install-model` recorded under the data folder.
+    speech_models: dict[str, Path] = Field(default_factory=dict)
+    # Older single setting: the model for speech_language, if neither of the above names one.
     vosk_model_path: Path | None = None
+    # A claimed recording is the worker's for this long; the worker renews it while it works, so it
+    # only runs out when the worker died. Then another worker takes the file again.
+    transcription_lease_seconds: float = Field(default=300.0, ge=10)
+    # A file that failed (or whose worker died) this many times is marked failed, not tried again.
+    transcription_max_attempts: int = Field(default=3, ge=1)
 
     @field_validator("node_prefixes", mode="before")
     @classmethod

@@ -19,12 +19,14 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     from backend.core.db import make_engine
+    from backend.transcription.search_schema import repair_sqlite_search
 
     engine = make_engine(url)
     with engine.begin() as connection:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+        repair_sqlite_search(connection)
     engine.dispose()
 
 

@@ -7,6 +7,7 @@ from backend.models.messages import OutboundMessage
 from backend.models.org import Unit, User
 from backend.models.scheduling import SchedulerFailure, SchedulerJobRun, SchedulerLease
 from backend.models.staff import AccountEvent, Notice, StaffSession
+from backend.models.transcription import Transcription
 
 __all__ = [
     "AccountEvent",
@@ -25,6 +26,7 @@ __all__ = [
     "SchedulerJobRun",
     "SchedulerLease",
     "StaffSession",
+    "Transcription",
     "Unit",
     "User",
     "utcnow",

@@ -243,3 +243,80 @@ def enforce_deadlines(
             continue
         session.commit()
     return returned
+
+
+TRANSCRIPT_MAX = 20000
+REJECT_REASONS = {"duplicate": "تکراری", "out_of_scope": "خارج از حوزه رسیدگی"}
+
+
+def record_transcript(
+    session: Session, case: Case, text: str, *, actor: str, now: dt.datetime, user: User | None = None
+) -> None:
+    """The operator's transcript of the caller's message (R10). Each save is a case event, so who
+    typed what and when stays in the history; the case keeps the latest text."""
+    text = text.strip()
+    if len(text) > TRANSCRIPT_MAX:
+        raise WorkflowError("transcript_too_long", f"a transcript has at most {TRANSCRIPT_MAX} characters")
+    if text == (case.transcript or ""):
+        return  # nothing changed: no event
+    case.transcript = text or None
+    case.updated_at = now
+    session.add(
+        CaseEvent(
+            case=case,
+            at=now,
+            action="transcript",
+            from_status=case.status,
+            to_status=case.status,
+            actor=actor,
+            actor_user_id=user.id if user else None,
+            unit_id=case.current_unit_id,
+            note=text[:200] or "متن پیام پاک شد",
+        )
+    )
+
+
+def reject(
+    session: Session,
+    vault: IdentityVault,
+    profile: ServiceProfile,
+    case: Case,
+    why: str,
+    reason: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+    user: User | None = None,
+) -> None:
+    """Screening finds the case a duplicate or out of scope: rejected with a reason, and the caller
+    is told by SMS (R10, R16)."""
+    if why not in REJECT_REASONS:
+        raise WorkflowError("invalid_reason", f"a rejection is one of {', '.join(REJECT_REASONS)}")
+    reason = reason.strip()
+    if not reason:
+        raise WorkflowError("reason_required", "a rejection needs a reason the caller can read")
+    _act(
+        session,
+        case,
+        CaseAction.REJECT,
+        actor=actor,
+        now=now,
+        unit=case.current_unit,
+        user=user,
+        note=f"{REJECT_REASONS[why]}: {reason}",
+    )
+    for open_referral in session.scalars(
+        select(Referral).where(Referral.case_id == case.id, Referral.state == "open")
+    ):
+        open_referral.state, open_referral.closed_at = "rejected", now
+    case.due_at, case.closed_at = None, now
+    session.flush()
+    enqueue_sms(
+        session,
+        vault,
+        case,
+        f"rejected-{len(case.events)}",
+        f"{profile.name_fa}: پرونده {case.tracking_code} بررسی شد و "
+        f"{REJECT_REASONS[why]} شناخته شد: {reason}",
+        now=now,
+    )

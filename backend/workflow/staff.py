@@ -165,3 +165,101 @@ def morning_digest(session: Session, profiles: dict[str, ServiceProfile], now: d
         )
         made += notify(session, managers, "digest", text, key, now=now)
     return made
+
+
+ROLES = ("operator", "manager", "staff", "supervisor", "admin")
+ROLES_FA = {
+    "operator": "اپراتور غربال",
+    "manager": "مدیر واحد",
+    "staff": "کارشناس واحد",
+    "supervisor": "ناظر",
+    "admin": "مدیر سامانه",
+}
+# Roles that work a unit's inbox need a unit; supervisors and administrators see every unit.
+ROLES_WITH_UNIT = ("operator", "manager", "staff")
+
+
+class AccountError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _require_admin(admin: User) -> None:
+    if admin.role != "admin":
+        raise PermissionError("only an administrator manages accounts")
+
+
+def _check_role(role: str, unit: Unit | None) -> None:
+    if role not in ROLES:
+        raise AccountError("invalid_role", f"a role is one of {', '.join(ROLES)}")
+    if role in ROLES_WITH_UNIT and unit is None:
+        raise AccountError("unit_required", "operators, managers and unit staff belong to a unit")
+
+
+def create_user(
+    session: Session,
+    admin: User,
+    *,
+    username: str,
+    full_name: str,
+    role: str,
+    unit: Unit | None,
+    password: str,
+    now: dt.datetime,
+) -> User:
+    _require_admin(admin)
+    username = username.strip()
+    if not username or len(username) > 64 or not username.isascii() or " " in username:
+        raise AccountError("invalid_username", "a username is 1-64 Latin letters, digits or signs, no spaces")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AccountError("username_taken", "this username is taken")
+    _check_role(role, unit)
+    if len(password) < 10:
+        raise AccountError("weak_password", "a password has at least 10 characters")
+    user = User(
+        username=username,
+        full_name=full_name.strip() or username,
+        role=role,
+        unit=unit if role in ROLES_WITH_UNIT else None,
+        password_hash=hash_password(password),
+        last_inbox_at=now,  # the 48 hours start now
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    session.add(AccountEvent(user_id=user.id, action="created", actor=admin.username, at=now, note=role))
+    return user
+
+
+def set_role(
+    session: Session, admin: User, user: User, role: str, unit: Unit | None, *, now: dt.datetime
+) -> None:
+    _require_admin(admin)
+    _check_role(role, unit)
+    user.role, user.unit = role, unit if role in ROLES_WITH_UNIT else None
+    # What the old sessions could reach is no longer what this account may reach.
+    end_sessions(session, user, now=now, reason="role_changed")
+    session.add(
+        AccountEvent(
+            user_id=user.id,
+            action="role_changed",
+            actor=admin.username,
+            at=now,
+            note=f"{role} {unit.code if unit else ''}",
+        )
+    )
+
+
+def set_active(session: Session, admin: User, user: User, active: bool, *, now: dt.datetime) -> None:
+    _require_admin(admin)
+    if user.id == admin.id and not active:
+        raise AccountError("self_deactivation", "an administrator cannot deactivate their own account")
+    user.is_active = active
+    if not active:
+        end_sessions(session, user, now=now, reason="deactivated")
+    session.add(
+        AccountEvent(
+            user_id=user.id, action="activated" if active else "deactivated", actor=admin.username, at=now
+        )
+    )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from backend.api.deps import AppSettings, DbSession, Now, current_session
 from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody
-from backend.api.throttling import Throttling, client_address, enforce, too_many
+from backend.api.throttling import Throttle, Throttling, client_address, enforce, too_many
+from backend.core.config import Settings
 from backend.core.security import (
     hash_password,
     issue_session_token,
@@ -45,12 +48,25 @@ def _username_key(username: str) -> str:
     return username.strip().casefold()
 
 
-@router.post("/login", response_model=LoginOut)
-def login(
-    body: LoginIn, request: Request, db: DbSession, settings: AppSettings, now: Now, throttle: Throttling
-) -> LoginOut:
-    address = client_address(request)
-    user_key = _username_key(body.username)
+@dataclass(frozen=True)
+class LoggedIn:
+    token: str
+    expires_at: dt.datetime
+    user: User
+
+
+def authenticate(
+    db: Session,
+    settings: Settings,
+    throttle: Throttle,
+    address: str,
+    username: str,
+    password: str,
+    now: dt.datetime,
+) -> LoggedIn:
+    """Check a username and password under the login limits and open a session (the API's login and
+    the console's login form alike). Raises ApiError 401/429."""
+    user_key = _username_key(username)
     enforce(throttle, [(settings.login_attempts_per_address, ("login", address))], "login attempts")
     # Back-off: once a username or an address has failed too often, it waits before any new try,
     # and the password is not even checked (known and unknown names alike, so it tells nothing).
@@ -65,12 +81,12 @@ def login(
     if waits:
         raise too_many(max(waits), "failed logins")
 
-    user = db.scalar(select(User).where(User.username == body.username))
+    user = db.scalar(select(User).where(User.username == username))
     if user is None or not user.password_hash:
-        spend_password_work(body.password)  # an unknown name takes as long as a wrong password
+        spend_password_work(password)  # an unknown name takes as long as a wrong password
         valid = False
     else:
-        valid = verify_password(body.password, user.password_hash)
+        valid = verify_password(password, user.password_hash)
     if not valid:
         throttle.count(settings.login_failures_per_user, "login-failed-user", user_key)
         throttle.count(settings.login_failures_per_address, "login-failed-address", address)
@@ -96,19 +112,30 @@ def login(
         )
         db.commit()
         raise ApiError(401, "password_revoked", "the password was revoked: ask the system administrator")
+    if not user.is_active:
+        raise ApiError(401, "bad_credentials", "wrong username or password")
     if password_needs_rehash(user.password_hash):
         # An older format (scrypt) or weaker parameters: upgraded now that the password is known.
-        user.password_hash = hash_password(body.password)
+        user.password_hash = hash_password(password)
     db.execute(delete(StaffSession).where(StaffSession.user_id == user.id, StaffSession.expires_at < now))
     expires = now + SESSION
     session_id = new_session_id()
     db.add(StaffSession(session_id=session_id, user_id=user.id, created_at=now, expires_at=expires))
     db.commit()
+    token = issue_session_token(user.id, session_id, settings.session_key, expires.timestamp())
+    return LoggedIn(token=token, expires_at=expires, user=user)
+
+
+@router.post("/login", response_model=LoginOut)
+def login(
+    body: LoginIn, request: Request, db: DbSession, settings: AppSettings, now: Now, throttle: Throttling
+) -> LoginOut:
+    done = authenticate(db, settings, throttle, client_address(request), body.username, body.password, now)
     return LoginOut(
-        token=issue_session_token(user.id, session_id, settings.session_key, expires.timestamp()),
-        expires_at=expires.isoformat(),
-        role=user.role,
-        unit=user.unit.code if user.unit else None,
+        token=done.token,
+        expires_at=done.expires_at.isoformat(),
+        role=done.user.role,
+        unit=done.user.unit.code if done.user.unit else None,
     )
 
 

@@ -8,25 +8,28 @@ here carries a complainant's national ID or phone number (R9).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from backend.api.deps import DbSession, Now, Vault, current_user
 from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody, TrackingCodePath
 from backend.models import Case, Notice, Unit, User
-from backend.services.intake import case_by_code
 from backend.services.profiles import get_profile
+from backend.services.staff_access import (
+    case_view,
+    load_held,
+    load_visible,
+    mark_notice_read,
+    open_inbox,
+    visible_unit_ids,
+)
 from backend.workflow import answers, referrals
 from backend.workflow.citizen import CitizenActError, escalate_case
 from backend.workflow.staff import reset_password
-from domain.case_state import OPEN_STATUSES, STAGE_FA, CaseStatus
-from domain.jalali import jalali_text
-from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
 router = APIRouter(
     prefix="/api/v1/staff", tags=["staff"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429)
@@ -110,80 +113,6 @@ class PasswordIssued(BaseModel):
     status: str
 
 
-def visible_unit_ids(db, user: User) -> set[int] | None:
-    """None means every unit."""
-    if user.role in ("admin", "supervisor"):
-        return None
-    if user.role == "operator" and user.unit is not None:
-        return set(db.scalars(select(Unit.id).where(Unit.service == user.unit.service)))
-    if user.unit is None:
-        return set()
-    ids, frontier = {user.unit.id}, [user.unit]
-    while frontier:
-        for child in frontier.pop().children:
-            ids.add(child.id)
-            frontier.append(child)
-    return ids
-
-
-def load_visible(db, user: User, code: str) -> Case:
-    try:
-        code = parse_tracking_code(code)
-    except InvalidTrackingCode as exc:
-        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    case = case_by_code(db, code)  # its own code or one an IVR node told the caller
-    visible = visible_unit_ids(db, user)
-    # Out of reach looks the same as absent: a unit learns nothing of cases it does not hold.
-    if case is None or (visible is not None and case.current_unit_id not in visible):
-        raise ApiError(404, "case_not_found", "no case with this tracking code in your reach")
-    return case
-
-
-def load_held(db, user: User, code: str) -> Case:
-    case = load_visible(db, user, code)
-    if user.role != "admin" and case.current_unit_id != user.unit_id:
-        raise ApiError(403, "not_holder", "only the unit holding the case can act on it")
-    return case
-
-
-def case_view(case: Case, now) -> dict[str, Any]:
-    due = case.due_at
-    return {
-        "tracking_code": case.tracking_code,
-        "service": case.service,
-        "kind": case.kind,
-        "category": case.category,
-        "urgent": case.urgent,
-        "channel": case.channel,
-        "status": case.status,
-        "stage": STAGE_FA[CaseStatus(case.status)],
-        "unit": case.current_unit.code if case.current_unit else None,
-        "due_at": due.isoformat() if due else None,
-        "due_jalali": jalali_text(due) if due else None,
-        "seconds_left": int((due - now).total_seconds()) if due else None,
-        "description": case.description,
-        "transcript": case.transcript,
-        "answer": case.answer,
-        "incomplete": case.incomplete,
-        "escalation_level": case.escalation_level,
-        "satisfaction": case.satisfaction,
-        "recordings": [
-            {"kind": r.kind, "path": r.path, "seconds": r.duration_seconds} for r in case.recordings
-        ],
-        "history": [
-            {
-                "at": e.at.isoformat(),
-                "action": e.action,
-                "status": e.to_status,
-                "actor": e.actor,
-                "unit": e.unit.code if e.unit else None,
-                "note": e.note,
-            }
-            for e in case.events
-        ],
-    }
-
-
 def _commit_view(db, case: Case, now) -> dict[str, Any]:
     db.commit()
     db.refresh(case)
@@ -195,9 +124,6 @@ def _workflow(call):
         return call()
     except referrals.WorkflowError as exc:
         raise ApiError(409, exc.code, str(exc)) from None
-
-
-NOTICES_KEPT_READ = dt.timedelta(days=7)
 
 
 def notice_view(notice: Notice) -> dict[str, Any]:
@@ -232,22 +158,7 @@ class InboxOut(BaseModel):
 @router.get("/inbox", response_model=InboxOut)
 def inbox(user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     """What the unit holds, soonest deadline first. Opening it is what keeps a manager's password (R14)."""
-    user.last_inbox_at = now
-    held = db.scalars(
-        select(Case).where(
-            Case.current_unit_id == user.unit_id, Case.status.in_([s.value for s in OPEN_STATUSES])
-        )
-    ).all()
-    held = sorted(held, key=lambda c: (c.due_at is None, c.due_at or now))
-    # Unread notices, and those read in the last week so one read by mistake can be found again.
-    notices = db.scalars(
-        select(Notice)
-        .where(
-            Notice.user_id == user.id,
-            or_(Notice.read_at.is_(None), Notice.read_at >= now - NOTICES_KEPT_READ),
-        )
-        .order_by(Notice.id)
-    ).all()
+    held, notices = open_inbox(db, user, now)
     db.commit()
     return {
         "unit": user.unit.code if user.unit else None,
@@ -273,13 +184,10 @@ def read_all_notices(user: Staff, db: DbSession, now: Now) -> dict[str, int]:
 @router.post("/notices/{notice_id}/read", response_model=NoticeOut)
 def read_notice(notice_id: int, user: Staff, db: DbSession, now: Now) -> dict[str, Any]:
     """Mark one notice read. Someone else's notice looks the same as a missing one."""
-    # An id beyond the column's range is absent too, not a database error.
-    notice = db.get(Notice, notice_id) if 0 < notice_id < 2**31 else None
-    if notice is None or notice.user_id != user.id:
+    notice = mark_notice_read(db, user, notice_id, now)
+    if notice is None:
         raise ApiError(404, "notice_not_found", "no such notice in your inbox")
-    if notice.read_at is None:  # the first reading is the one kept
-        notice.read_at = now
-        db.commit()
+    db.commit()
     return notice_view(notice)
 
 

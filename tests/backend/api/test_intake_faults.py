@@ -358,3 +358,20 @@ def test_an_unused_nid_is_still_a_new_identity(client, ivr_headers, db, clock):
     file(client, ivr_headers, call_id="one")
     file(client, ivr_headers, call_id="two", national_id=with_check_digit("123456789"))
     assert db.scalar(select(func.count(Caller.id))) == 2
+
+
+# --- control characters (PostgreSQL cannot store a NUL; found by schemathesis on login) ----------------
+
+
+def test_control_characters_answer_422_on_every_database(client, ivr_headers, db, staff, clock):
+    r = client.post("/api/v1/auth/login", json={"username": "op\u0000", "password": "x"})
+    assert r.status_code == 422 and "control characters" in r.json()["error"]["message"]
+    r = file(client, ivr_headers, call_id="nul\u0000")
+    assert r.status_code == 422, r.text
+    code = file(client, ivr_headers).json()["tracking_code"]
+    op = login(client, "op")
+    r = client.post(f"/api/v1/staff/cases/{code}/approve", json={"note": "a\u0007b"}, headers=op)
+    assert r.status_code == 422 and "control characters" in r.text
+    # Line breaks and tabs are text a note may hold, not control characters to refuse.
+    r = client.post(f"/api/v1/staff/cases/{code}/approve", json={"note": "a\n\tb"}, headers=op)
+    assert r.status_code != 422 and "control characters" not in r.text
