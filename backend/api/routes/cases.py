@@ -209,6 +209,13 @@ class CaseBatchIn(RequestBody):
         "that is not a valid case is answered `invalid` on its own, the others are still filed",
     )
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # Each item is checked for control characters as a CaseIn, and a bad one answered `invalid`
+        # alone: refusing the whole batch for one item would hold up the node's other cases.
+        return value
+
 
 class ItemError(BaseModel):
     code: str

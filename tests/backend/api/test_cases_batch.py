@@ -101,6 +101,15 @@ def test_each_item_has_its_own_result(client, ivr_headers, db, clock):
     assert "1234567890" not in str(results) and NID not in str(results)
 
 
+def test_a_control_character_in_one_item_refuses_that_item_alone(client, ivr_headers, db, clock):
+    """The merged control-character check (issue 8) applies to each case, not to the whole batch."""
+    items = [spooled(1), spooled(2, description="bad\x00note"), spooled(3)]
+    results = post(client, ivr_headers, items)
+    assert [r["result"] for r in results] == ["created", "invalid", "created"]
+    assert results[1]["error"]["code"] == "invalid_request" and results[1]["call_id"] == "call.2"
+    assert count(db, Case) == 2
+
+
 def test_one_call_twice_in_one_batch_is_one_case(client, ivr_headers, db, clock):
     one = spooled(1)
     results = post(client, ivr_headers, [one, one, spooled(1, tracking_code=new_tracking_code("21"))])
