@@ -60,6 +60,12 @@ class BackendClient:
             self._transport_error = httpx.TransportError
         return self._client
 
+    async def open(self) -> None:
+        """Build the HTTP client now, off the event loop. Importing httpx and loading its TLS
+        certificates takes a few hundred ms of CPU; done lazily inside a long-running server it
+        would freeze every call on the loop (the first delivery came right after a code was set)."""
+        await asyncio.to_thread(lambda: self._http)
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -129,6 +129,8 @@ class HotlineServer:
             self.active_calls -= 1
 
     async def start(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
+        # Before the first call, not during one (see BackendClient.open).
+        await self.client.open()
         app = HotlineApplication()
         for route in registered():
             app.add_route(route, self.endpoint)
