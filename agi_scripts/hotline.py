@@ -3,7 +3,9 @@
 
 Dial plan: AGI(/opt/didehban/.venv/bin/python,-m,agi_scripts.hotline,1482) or, with a wrapper,
 AGI(didehban-hotline.sh,1482). Optional second argument: the route (hotline, new-case, status, message).
-Spooled cases (backend unreachable) are delivered by `didehban spool deliver`, run by the scheduler.
+Every new case goes to the node's spool (the caller hears its code at once); this script never waits
+for the backend to take it: the FastAGI server's deliverer on the same node, or `didehban spool
+deliver` run by the scheduler, sends spooled cases on.
 
 Asterisk starts this script in its own working directory, so settings never come from a `.env` there:
 they are read from DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env (ivr.settings.agi_settings). Without

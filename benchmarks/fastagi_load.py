@@ -1,11 +1,20 @@
-"""Concurrent calls through the FastAGI server against a real backend on SQLite.
+"""Concurrent calls through the FastAGI server against a real backend.
 
-    .venv/bin/python benchmarks/fastagi_load.py [--calls 50 100]
+    .venv/bin/python benchmarks/fastagi_load.py [--calls 50 100] [--burst] [--agi-script 20]
 
 Starts the backend and the FastAGI server as separate processes (as in production), places N calls
 at once (each a whole new-case call: menus, national ID, a recording, the code read back), and prints
-completed calls, failures, per-command latency (time from Asterisk's reply to the server's next
-command) and the FastAGI server's CPU seconds and peak RSS.
+completed calls, failures, per-command turnaround (time from Asterisk's reply to the server's next
+command), the wait for the tracking code apart (from the reply to the recording menu to the command
+that hands the code to the dial plan: what once waited for the backend), the FastAGI server's CPU
+per call and peak RSS, and how long the backend took to have every case (the deliverer's work,
+behind the calls).
+
+Each simulated Asterisk plays every prompt for its real duration (the built prompt audio: run
+`didehban prompts build` first), a second of typing per entry and a 5 s message, so N sessions are
+N callers, not N bursts; `--burst` answers at once instead. The database is DIDEHBAN_DATABASE_URL if
+set, else a new SQLite file. `--agi-script K` also runs K calls one after another through the
+process-per-call script (agi_scripts/hotline.py) and prints its CPU per call.
 """
 
 from __future__ import annotations
@@ -45,7 +54,83 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return cpu, peak
 
 
-async def place(n: int, port: int, canned: Path, nid: str) -> tuple[int, int, list[float]]:
+TYPING = 1.0  # seconds a caller takes to type an entry after the prompt
+MESSAGE = 5.0  # seconds of the canned message
+
+
+def prompt_seconds(path: str) -> float:
+    import wave
+
+    from prompts.paths import audio_dir, prompt_id_of
+
+    if not path:
+        return 0.0
+    try:
+        with wave.open(str(audio_dir() / f"{prompt_id_of(path)}.wav")) as w:
+            return w.getnframes() / w.getframerate()
+    except FileNotFoundError:
+        return 0.0
+
+
+def heard_for(command: str) -> float:
+    """How long Asterisk is busy with a command before it replies, as a caller would keep it."""
+    import shlex
+
+    args = shlex.split(command)
+    verb = " ".join(args[:2]).upper()
+    if verb == "STREAM FILE":
+        return prompt_seconds(args[2])
+    if verb == "GET DATA":
+        return prompt_seconds(args[2]) + TYPING
+    if verb == "RECORD FILE":
+        return MESSAGE
+    if verb == "WAIT FOR":
+        return TYPING
+    return 0.0
+
+
+async def realistic_call(side, host: str, port: int, env: dict[str, str], burst: bool):
+    """AsteriskSide.call, with each reply sent after the time the command really takes."""
+    import time as clock
+
+    reader, writer = await asyncio.open_connection(host, port)
+    t = side.transcript
+    try:
+        writer.write(("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode())
+        await writer.drain()
+        replied_at = clock.perf_counter()
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                break
+            t.latencies.append(clock.perf_counter() - replied_at)
+            line = raw.decode().rstrip("\n")
+            t.commands.append(line)
+            reply, close = side.reply_to(line)
+            if not burst:
+                await asyncio.sleep(heard_for(line))
+            writer.write((reply if reply != "HANGUP" else "HANGUP").encode() + b"\n")
+            await writer.drain()
+            replied_at = clock.perf_counter()
+            if close or reply == "HANGUP":
+                break
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    return t
+
+
+def code_wait(t) -> float | None:
+    """From the reply to the recording menu to the command handing the code to the dial plan."""
+    menus = [i for i, c in enumerate(t.commands) if "recording-menu" in c]
+    codes = [i for i, c in enumerate(t.commands) if c.startswith("SET VARIABLE DIDEHBAN_TRACKING_CODE")]
+    if not menus or not codes:
+        return None
+    return sum(t.latencies[menus[-1] + 1 : codes[0] + 1])
+
+
+async def place(n: int, port: int, canned: Path, nid: str, burst: bool = False):
     from ivr.phone import AsteriskSide, Script, environment
 
     async def one(i: int):
@@ -54,8 +139,9 @@ async def place(n: int, port: int, canned: Path, nid: str) -> tuple[int, int, li
         env = environment(
             route="hotline", service="1482", caller=f"0912{i:07d}", unique_id=f"load-{n}-{i}", port=port
         )
-        t = await asyncio.wait_for(side.call("127.0.0.1", port, env), 120)
-        return t
+        # Callers do not all dial in the same millisecond: spread over the first second.
+        await asyncio.sleep(0 if burst else (i % 1000) / 1000)
+        return await asyncio.wait_for(realistic_call(side, "127.0.0.1", port, env, burst), 600)
 
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -66,14 +152,70 @@ async def place(n: int, port: int, canned: Path, nid: str) -> tuple[int, int, li
         for r in results
         if not isinstance(r, BaseException) and r.variables.get("DIDEHBAN_OUTCOME") == "registered"
     ]
+    waits = [w for r in ok if (w := code_wait(r)) is not None]
     latencies = [lat for r in ok for lat in r.latencies[1:]]
-    return len(ok), n - len(ok), latencies
+    return len(ok), n - len(ok), latencies, waits
+
+
+def _count_cases(database_url: str, call_prefix: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT count(*) FROM case_file WHERE call_id LIKE :p"), {"p": call_prefix + "%"}
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
+def agi_script_cpu(calls: int, env: dict[str, str], canned: Path, nid: str) -> float:
+    """CPU seconds per whole new-case call of the process-per-call script (the child's user+sys)."""
+    import resource
+
+    from ivr.phone import AsteriskSide, Script, environment
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for i in range(calls):
+        side = AsteriskSide(
+            Script(["1", "1", "2", f"{nid}#", "1", "words", "3", ""]), canned_recording=canned
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agi_scripts.hotline", "1482"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            bufsize=1,
+        )
+        block = environment(
+            route="hotline", service="1482", caller="09121234567", unique_id=f"agi-{i}", port=0
+        )
+        block = {k: v for k, v in block.items() if k not in ("agi_network", "agi_network_script")}
+        proc.stdin.write("".join(f"{k}: {v}\n" for k, v in block.items()) + "\n")
+        proc.stdin.flush()
+        while line := proc.stdout.readline():
+            reply, close = side.reply_to(line.rstrip("\n"))
+            proc.stdin.write(reply + "\n")
+            proc.stdin.flush()
+            if close:
+                break
+        proc.stdin.close()
+        proc.wait(30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / calls
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--burst", action="store_true", help="reply at once (no prompt durations)")
+    parser.add_argument("--agi-script", type=int, default=0, help="calls through the per-call script")
     args = parser.parse_args()
+    from cryptography.fernet import Fernet
+
     from backend.core.security import new_secrets
     from domain.national_id import with_check_digit
 
@@ -84,15 +226,18 @@ def main() -> int:
         backend_port, agi_port = free_port(), free_port()
         env.update(
             {
-                "DIDEHBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'load.sqlite3'}",
+                "DIDEHBAN_DATABASE_URL": os.environ.get("DIDEHBAN_DATABASE_URL")
+                or f"sqlite:///{tmp_path / 'load.sqlite3'}",
                 "DIDEHBAN_BACKEND_URL": f"http://127.0.0.1:{backend_port}",
                 "DIDEHBAN_RECORDINGS_DIR": str(tmp_path / "recordings"),
                 "DIDEHBAN_SPOOL_DIR": str(tmp_path / "spool"),
                 "DIDEHBAN_SMS_FILE": str(tmp_path / "sms.log"),
                 "DIDEHBAN_BACKEND_TIMEOUT_SECONDS": "10",
                 "DIDEHBAN_NODE_PREFIX": "21",  # every IVR node needs its own
+                "DIDEHBAN_SPOOL_KEY": Fernet.generate_key().decode(),
             }
         )
+        env.setdefault("DIDEHBAN_PROMPTS_DIR", str(ROOT / "prompts"))
         os.environ.update(env)
         cli = [sys.executable, "-m", "backend.cli"]
         backend = subprocess.Popen(
@@ -139,20 +284,39 @@ def main() -> int:
             )
             nid = with_check_digit("001354241")
             print(
-                f"{'calls':>6} {'done':>6} {'failed':>6} {'wall s':>7} {'cmd p50 ms':>10} {'p95 ms':>7} "
-                f"{'p99 ms':>7} {'agi CPU s':>9} {'agi RSS MB':>10}"
+                f"database: {env['DIDEHBAN_DATABASE_URL'].split(':', 1)[0]}; "
+                + ("replies at once (--burst)" if args.burst else "prompts for their real duration")
+            )
+            print(
+                f"{'calls':>6} {'done':>6} {'failed':>6} {'wall s':>7} {'cmd p50 ms':>10} {'p99 ms':>7} "
+                f"{'code p50 ms':>11} {'p99 ms':>7} {'CPU ms/call':>11} {'RSS MB':>7} "
+                f"{'backend has all s':>17}"
             )
             for n in args.calls:
                 cpu_before, _ = proc_stats(fastagi.pid)
                 started = time.perf_counter()
-                done, failed, lat = asyncio.run(place(n, agi_port, canned, nid))
+                done, failed, lat, waits = asyncio.run(place(n, agi_port, canned, nid, args.burst))
                 wall = time.perf_counter() - started
                 cpu_after, rss = proc_stats(fastagi.pid)
+                # The cases reach the backend behind the calls: until it answers for the last one.
+                first = f"load-{n}-"
+                for _ in range(600):
+                    count = _count_cases(env["DIDEHBAN_DATABASE_URL"], first)
+                    if count >= done:
+                        break
+                    time.sleep(0.2)
+                delivered_after = time.perf_counter() - started - wall
+                cpu_ms = (cpu_after - cpu_before) * 1000 / n
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0] * 99
+                w = statistics.quantiles(waits, n=100) if len(waits) > 2 else [0] * 99
                 print(
-                    f"{n:>6} {done:>6} {failed:>6} {wall:>7.1f} {q[49] * 1000:>10.2f} {q[94] * 1000:>7.2f} "
-                    f"{q[98] * 1000:>7.2f} {cpu_after - cpu_before:>9.2f} {rss / 2**20:>10.1f}"
+                    f"{n:>6} {done:>6} {failed:>6} {wall:>7.1f} {q[49] * 1000:>10.2f} {q[98] * 1000:>7.2f} "
+                    f"{w[49] * 1000:>11.2f} {w[98] * 1000:>7.2f} {cpu_ms:>11.2f} "
+                    f"{rss / 2**20:>7.1f} {delivered_after:>17.1f}"
                 )
+            if args.agi_script:
+                per_call = agi_script_cpu(args.agi_script, env, canned, nid)
+                print(f"process-per-call script: {per_call * 1000:.0f} ms CPU per whole new-case call")
         finally:
             for p in (fastagi, backend):
                 p.terminate()

@@ -97,7 +97,7 @@ def main() -> int:
             log = Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "log" / "messages.log"
             print(
                 f"{'calls':>6} {'done':>6} {'failed':>6} {'cases':>6} {'wall s':>7} {'ast CPU s':>9} "
-                f"{'ast RSS MB':>10} {'agi p50 ms':>10} {'p95 ms':>7} {'p99 ms':>7}"
+                f"{'ast RSS MB':>10} {'agi p50 ms':>10} {'p95 ms':>7} {'p99 ms':>7} {'cases in s':>10}"
             )
             for n in args.calls:
                 with stack.session() as s:
@@ -121,16 +121,23 @@ def main() -> int:
                 cpu1, rss = proc_cpu_rss(pid)
                 done = int(re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 failed = int(re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
-                time.sleep(2)
-                with stack.session() as s:
-                    cases = s.scalar(select(func.count(Case.id))) - before
+                # The node spools each case and delivers it behind the call (issue 13): wait for
+                # the deliverer, up to two minutes, before counting.
+                for _ in range(240):
+                    with stack.session() as s:
+                        cases = s.scalar(select(func.count(Case.id))) - before
+                    if cases >= done:
+                        break
+                    time.sleep(0.5)
+                delivered_after = time.perf_counter() - started - wall
                 with log.open() as f:
                     f.seek(offset)
                     lat = agi_latencies(f.read())
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0.0] * 99
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {cases:>6} {wall:>7.1f} {cpu1 - cpu0:>9.2f} "
-                    f"{rss / 2**20:>10.1f} {q[49] * 1000:>10.2f} {q[94] * 1000:>7.2f} {q[98] * 1000:>7.2f}",
+                    f"{rss / 2**20:>10.1f} {q[49] * 1000:>10.2f} {q[94] * 1000:>7.2f} {q[98] * 1000:>7.2f} "
+                    f"{delivered_after:>10.1f}",
                     flush=True,
                 )
         finally:

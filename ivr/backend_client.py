@@ -1,14 +1,16 @@
-"""The IVR's client for the backend API: short time-outs (a caller is waiting) and bounded retries."""
+"""The IVR's client for the backend API: short time-outs where a caller waits (status look-ups), a
+longer one for spooled cases (nobody waits), bounded retries."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ivr.settings import IvrSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +37,46 @@ class BackendClient:
         backoff_seconds: float = 0.3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=settings.backend_url,
-            timeout=settings.backend_timeout_seconds,
-            headers={"Authorization": f"Bearer {settings.ivr_token}"},
-            transport=transport,
-        )
+        self._settings, self._transport = settings, transport
+        # Made on first use: a process-per-call script filing a new case never talks to the backend,
+        # and httpx is a large share of such a process's start-up (issue 13).
+        self._client: httpx.AsyncClient | None = None
+        self._transport_error: type[Exception] = Exception
+        self.delivery_timeout = max(settings.delivery_timeout_seconds, settings.backend_timeout_seconds)
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
 
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self._settings.backend_url,
+                timeout=self._settings.backend_timeout_seconds,
+                headers={"Authorization": f"Bearer {self._settings.ivr_token}"},
+                transport=self._transport,
+            )
+            self._transport_error = httpx.TransportError
+        return self._client
+
+    async def open(self) -> None:
+        """Build the HTTP client now, off the event loop. Importing httpx and loading its TLS
+        certificates takes a few hundred ms of CPU; done lazily inside a long-running server it
+        would freeze every call on the loop (the first delivery came right after a code was set)."""
+        await asyncio.to_thread(lambda: self._http)
+
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         last: Exception | None = None
+        http = self._http
         for attempt in range(self.attempts):
             try:
-                response = await self._http.request(method, url, **kwargs)
-            except httpx.TransportError as exc:  # refused, reset, timed out
+                response = await http.request(method, url, **kwargs)
+            except self._transport_error as exc:  # refused, reset, timed out
                 last = exc
             else:
                 if response.status_code < 500:
@@ -69,6 +93,16 @@ class BackendClient:
             return BackendRejected(response.status_code, error["code"], error["message"])
         except (ValueError, KeyError, TypeError):
             return BackendRejected(response.status_code, "http_error", response.text[:200])
+
+    async def file_cases(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Spooled cases in one request; each item's own result (created, replay, conflict, invalid),
+        in order. No caller waits for this, so it has the longer delivery time-out."""
+        response = await self._request(
+            "POST", "/api/v1/cases:batch", json={"cases": payloads}, timeout=self.delivery_timeout
+        )
+        if response.status_code == 200:
+            return response.json()["results"]
+        raise self._rejected(response)
 
     async def file_case(self, payload: dict[str, Any]) -> dict[str, Any]:
         response = await self._request("POST", "/api/v1/cases", json=payload)

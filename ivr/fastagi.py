@@ -2,7 +2,11 @@
 
 Asterisk connects per call (`AGI(agi://host:4573/hotline,1482)`), sends the agi_* block, then
 waits for commands. Nothing here may block the loop: the backend client is async, and the SQLite
-spool and espeak run in threads.
+spool and espeak run in threads. A new case goes to the spool and the caller hears its code at once;
+the deliverer (ivr.delivery) sends spooled cases to the backend behind the calls.
+
+Time limits are per call, not per command (one timer a call rather than one a command): a call
+whose Asterisk side stops answering ends at CALL_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ from domain.profiles import profiles_in
 from ivr.agi import CallerHungUp, Reply, parse_environment, parse_reply
 from ivr.backend_client import BackendClient
 from ivr.channel import CallInfo, Channel
+from ivr.delivery import Deliverer
 from ivr.flows.hotline import handle_call
 from ivr.flows.routes import registered
+from ivr.pbx.fallback import ingest_all
 from ivr.settings import IvrSettings, get_settings
-from ivr.spool import Spool, deliver_pending
+from ivr.spool import Spool
+from prompts.render import sweep_spoken_answers
 
 log = logging.getLogger("ivr.fastagi")
 
 HEADER_TIMEOUT = 10.0
-# RECORD FILE may take three minutes; nothing else comes close.
-COMMAND_TIMEOUT = 300.0
+# The longest a call may last on this server: menus, a national ID, three recordings of three
+# minutes each and their menus fit well inside it.
+CALL_TIMEOUT = 1800.0
 
 
 class FastAgiChannel(Channel):
@@ -40,7 +48,7 @@ class FastAgiChannel(Channel):
             self.writer.write(command.encode() + b"\n")
             await self.writer.drain()
             while True:
-                line = await asyncio.wait_for(self.reader.readline(), COMMAND_TIMEOUT)
+                line = await self.reader.readline()
                 text = line.decode(errors="replace")
                 if text.startswith("100"):  # "100 result=0 Trying..." comes before the real reply
                     continue
@@ -55,21 +63,26 @@ class HotlineApplication(fast_agi.Application):
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             lines: list[str] = []
-            while True:
-                raw = await asyncio.wait_for(reader.readline(), HEADER_TIMEOUT)
-                if not raw:
-                    return  # closed before the environment was complete
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                if not line:
-                    break
-                lines.append(line)
+            async with asyncio.timeout(HEADER_TIMEOUT):
+                while True:
+                    raw = await reader.readline()
+                    if not raw:
+                        return  # closed before the environment was complete
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    if not line:
+                        break
+                    lines.append(line)
             headers = parse_environment(lines)
             route = self._route.get(CallInfo.from_environment(headers).route)
             if route is None:
                 log.error("no route for %r", headers.get("agi_network_script"))
                 return
             request = fast_agi.Request(app=self, headers=headers, reader=reader, writer=writer)
-            await route(request)
+            try:
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    await route(request)
+            except TimeoutError:
+                log.warning("a call passed %s s: its connection is closed", CALL_TIMEOUT)
         except TimeoutError:
             log.warning("an AGI client sent no complete environment within %s s", HEADER_TIMEOUT)
         except Exception:
@@ -87,21 +100,37 @@ class HotlineServer:
         self.profiles = profiles_in(str(self.settings.services_dir))
         self.client = BackendClient(self.settings)
         self.spool = Spool(self.settings.spool_dir, self.settings.node_prefix, self.settings.spool_key)
+        s = self.settings
+        self.deliverer = Deliverer(
+            self.spool,
+            self.client,
+            batch_size=s.delivery_batch_size,
+            concurrency=s.delivery_concurrency,
+            backoff_min=s.delivery_backoff_seconds,
+            backoff_max=s.delivery_backoff_max_seconds,
+        )
         self.server: asyncio.Server | None = None
         self.active_calls = 0
-        self._delivery: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     async def endpoint(self, request: fast_agi.Request) -> None:
         channel = FastAgiChannel(CallInfo.from_environment(request.headers), request.reader, request.writer)
         self.active_calls += 1
         try:
             await handle_call(
-                channel, settings=self.settings, client=self.client, spool=self.spool, profiles=self.profiles
+                channel,
+                settings=self.settings,
+                client=self.client,
+                spool=self.spool,
+                profiles=self.profiles,
+                on_spooled=self.deliverer.wake,
             )
         finally:
             self.active_calls -= 1
 
     async def start(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
+        # Before the first call, not during one (see BackendClient.open).
+        await self.client.open()
         app = HotlineApplication()
         for route in registered():
             app.add_route(route, self.endpoint)
@@ -110,7 +139,12 @@ class HotlineServer:
             host or self.settings.fastagi_host,
             self.settings.fastagi_port if port is None else port,
         )
-        self._delivery = asyncio.create_task(self.deliver_forever())
+        # Cases left in the spool by an earlier run (or by process-per-call scripts) go out at once.
+        self.deliverer.wake()
+        self._tasks = [
+            asyncio.create_task(self.deliverer.run_forever()),
+            asyncio.create_task(self.housekeep_forever()),
+        ]
         return self.server
 
     @property
@@ -118,17 +152,15 @@ class HotlineServer:
         assert self.server is not None
         return self.server.sockets[0].getsockname()[1]
 
-    async def deliver_forever(self, interval: float = 10.0) -> None:
-        """Spooled cases go to the backend as soon as it answers again."""
-        from ivr.pbx.fallback import ingest_all
-        from prompts.render import sweep_spoken_answers
+    async def deliver_now(self) -> tuple[int, int]:
+        """Every spooled case to the backend now (after the deliverer's round in progress, if any)."""
+        return await self.deliverer.deliver_now()
 
+    async def housekeep_forever(self, interval: float = 10.0) -> None:
+        """Fallback recordings become cases; spoken answers leave the disk."""
         fallback = self.settings.fallback_dir
         while True:
             try:
-                delivered, _ = await deliver_pending(self.spool, self.client)
-                if delivered:
-                    log.info("delivered %d spooled case(s)", delivered)
                 if fallback.is_dir():
                     # Messages the dial plan recorded while no FastAGI server answered.
                     filed, _ = await asyncio.to_thread(ingest_all, self.settings, fallback)
@@ -137,14 +169,15 @@ class HotlineServer:
                 # Answers read aloud are not kept on disk longer than a call needs them.
                 await asyncio.to_thread(sweep_spoken_answers)
             except Exception:
-                log.exception("spool delivery failed")
+                log.exception("housekeeping failed")
             await asyncio.sleep(interval)
 
     async def stop(self) -> None:
-        if self._delivery:
-            self._delivery.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._delivery
+                await task
         if self.server:
             self.server.close()
             await self.server.wait_closed()
@@ -167,4 +200,8 @@ async def serve(host: str | None, port: int | None) -> None:
         if not server.active_calls:
             break
         await asyncio.sleep(1)
+    # One last round for the cases of the last calls; what the backend does not take now stays in
+    # the spool for the next start.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(server.deliver_now(), 15)
     await server.stop()

@@ -4,6 +4,10 @@
 Where they are read from: the environment first, then an env file. Commands run by hand read `.env` in
 the working directory (as `make run` writes it); an AGI script started by Asterisk has no working
 directory of ours, so it reads a fixed path (DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env).
+
+Read by a few lines here rather than pydantic-settings: a process-per-call AGI script starts for
+every call, and that package was a third of its start-up (issue 13). Names are matched in any case,
+as pydantic-settings matched them.
 """
 
 from __future__ import annotations
@@ -12,8 +16,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AGI_ENV_FILE = "/etc/didehban/ivr.env"
@@ -23,17 +26,63 @@ class NodeNotConfigured(RuntimeError):
     """A setting this node cannot run without (its tracking-code prefix, its spool key)."""
 
 
-class IvrSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DIDEHBAN_", env_file=".env", extra="ignore")
+ENV_PREFIX = "didehban_"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (optionally `export NAME=value`, values optionally quoted, `#` comments),
+    names lower-cased. A missing file is no settings at all."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return {}
+    values = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name.strip().lower()] = value
+    return values
+
+
+class IvrSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def from_env(cls, env_file: str | None = ".env") -> IvrSettings:
+        """The environment first, then the env file, each DIDEHBAN_<field name>."""
+        found = read_env_file(Path(env_file)) if env_file else {}
+        found.update((name.lower(), value) for name, value in os.environ.items())
+        return cls(
+            **{field: found[ENV_PREFIX + field] for field in cls.model_fields if ENV_PREFIX + field in found}
+        )
 
     # --- the backend over HTTP ------------------------------------------------------------------
     backend_url: str = "http://127.0.0.1:8000"
     backend_timeout_seconds: float = 3.0
     # Bearer token this node presents to the backend.
     ivr_token: str = ""
+    # Spooled cases go to the backend behind the calls (ivr.delivery): batches of this many, this
+    # many requests at once, a pause from ..._backoff_seconds doubling up to ..._backoff_max_seconds
+    # while the backend is down or refuses this node.
+    delivery_batch_size: int = 50
+    delivery_concurrency: int = 2
+    delivery_timeout_seconds: float = 15.0
+    delivery_backoff_seconds: float = 1.0
+    delivery_backoff_max_seconds: float = 60.0
 
     # --- this node --------------------------------------------------------------------------------
-    # Two digits that start every tracking code this node issues while the backend is down. No
+    # Two digits that start every tracking code this node issues (every phone case's code). No
     # default: two nodes sharing one prefix could issue the same code (require_node refuses to start).
     node_prefix: str = Field(default="", pattern=r"^([1-9][0-9])?$")
     # Fernet key encrypting the spool's payloads (national IDs, phone numbers) on this node's disk.
@@ -95,9 +144,9 @@ def env_file(default: str = ".env") -> str:
 @lru_cache
 def get_settings() -> IvrSettings:
     """The settings of a command run by hand (`didehban fastagi`, `didehban ami`, ...)."""
-    return IvrSettings(_env_file=env_file())
+    return IvrSettings.from_env(env_file())
 
 
 def agi_settings() -> IvrSettings:
     """The settings of an AGI script started by Asterisk: a fixed file, never the working directory."""
-    return IvrSettings(_env_file=env_file(AGI_ENV_FILE))
+    return IvrSettings.from_env(env_file(AGI_ENV_FILE))

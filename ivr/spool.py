@@ -1,9 +1,11 @@
-"""The IVR node's durable spool: cases the backend could not take yet, and the tracking codes this
-node issued on its own, so a backend outage loses no case and never repeats a code.
+"""The IVR node's durable spool: every case filed by phone, from the moment its caller hears the
+tracking code until the backend has it, and the tracking codes this node issued, never repeated.
 
-One SQLite file (WAL, synchronous=FULL) in settings.spool_dir. Calls are short; writes are few.
-Delivery is exactly once in effect: the backend is idempotent on call_id, so a case delivered just
-before a crash and delivered again is still one case.
+The caller never waits for the backend (issue 13): the node issues the code (its own prefix) and
+writes the case here before reading the code; ivr.delivery sends spooled cases on in batches. One
+SQLite file (WAL, synchronous=FULL) in settings.spool_dir. Delivery is exactly once in effect: the
+backend is idempotent on call_id, so a case delivered just before a crash and delivered again is
+still one case.
 
 Nothing private lies on this disk in the clear (R9): payloads (national ID, phone number) are
 encrypted under the node's DIDEHBAN_SPOOL_KEY, the folder is 0700 and its files 0600, and a delivered
@@ -44,6 +46,7 @@ CREATE TABLE IF NOT EXISTS issued_code (
     tracking_code TEXT PRIMARY KEY,
     issued_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pending_case_code ON pending_case (tracking_code);
 CREATE TABLE IF NOT EXISTS tally (
     name TEXT PRIMARY KEY,
     count INTEGER NOT NULL
@@ -153,6 +156,51 @@ class Spool:
                     continue
         raise RuntimeError("could not issue an unused tracking code on this node")
 
+    def file(self, call_id: str, payload: dict[str, Any]) -> str:
+        """Issue this call's tracking code and keep the case, in one transaction; the code the call
+        already has if it was filed before (a replay keeps its code)."""
+        if not self.node_prefix:
+            raise RuntimeError("this node has no DIDEHBAN_NODE_PREFIX: it cannot issue codes")
+        now = self._now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT tracking_code FROM pending_case WHERE call_id=?", (call_id,)
+                ).fetchone()
+                if row is not None:
+                    self._db.execute("COMMIT")
+                    return row[0]
+                for _ in range(50):
+                    code = new_tracking_code(self.node_prefix)
+                    try:
+                        self._db.execute("INSERT INTO issued_code VALUES (?, ?)", (code, now))
+                        break
+                    except sqlite3.IntegrityError:
+                        continue
+                else:
+                    raise RuntimeError("could not issue an unused tracking code on this node")
+                sealed = self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id})
+                self._db.execute(
+                    "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (call_id, sealed, code, now),
+                )
+                self._db.execute("COMMIT")
+                return code
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def waiting(self, tracking_code: str) -> bool:
+        """Whether a case with this code is still here, not yet with the backend (a status call for
+        it is answered from the spool)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM pending_case WHERE tracking_code=? LIMIT 1", (tracking_code,)
+            ).fetchone()
+        return row is not None
+
     def add(self, call_id: str, payload: dict[str, Any], tracking_code: str) -> None:
         payload = {**payload, "tracking_code": tracking_code, "call_id": call_id}
         with self._lock:
@@ -173,14 +221,23 @@ class Spool:
 
     def mark_delivered(self, call_id: str) -> None:
         """The backend has it: the payload leaves this disk; only the count stays."""
+        self.mark_delivered_many([call_id])
+
+    def mark_delivered_many(self, call_ids: list[str]) -> None:
+        """A batch the backend has, in one transaction (one fsync, not one per case)."""
+        if not call_ids:
+            return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                gone = self._db.execute("DELETE FROM pending_case WHERE call_id=?", (call_id,)).rowcount
+                gone = 0
+                for call_id in call_ids:
+                    gone += self._db.execute("DELETE FROM pending_case WHERE call_id=?", (call_id,)).rowcount
                 if gone:
                     self._db.execute(
-                        "INSERT INTO tally VALUES ('delivered', 1) "
-                        "ON CONFLICT(name) DO UPDATE SET count = count + 1"
+                        "INSERT INTO tally VALUES ('delivered', ?) "
+                        "ON CONFLICT(name) DO UPDATE SET count = count + excluded.count",
+                        (gone,),
                     )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -188,10 +245,13 @@ class Spool:
                 raise
 
     def mark_failed(self, call_id: str, error: str, *, dead: bool) -> None:
+        self.mark_failed_many([call_id], error, dead=dead)
+
+    def mark_failed_many(self, call_ids: list[str], error: str, *, dead: bool) -> None:
         with self._lock:
-            self._db.execute(
+            self._db.executemany(
                 "UPDATE pending_case SET attempts=attempts+1, last_error=?, state=? WHERE call_id=?",
-                (without_identities(error)[:500], "dead" if dead else "pending", call_id),
+                [(without_identities(error)[:500], "dead" if dead else "pending", c) for c in call_ids],
             )
 
     def requeue(self, call_ids: list[str] | None = None) -> int:
@@ -233,37 +293,7 @@ def retry_later(status: int) -> bool:
 
 
 async def deliver_pending(spool: Spool, client) -> tuple[int, int]:
-    """Try every pending case once. Returns (delivered, still pending or dead)."""
-    import asyncio
+    """Try every pending case once, in batches. Returns (delivered, not delivered)."""
+    from ivr.delivery import Deliverer
 
-    from ivr.backend_client import BackendRejected, BackendUnavailable
-
-    delivered = failed = 0
-    for item in await asyncio.to_thread(spool.pending):
-        try:
-            await client.file_case(item.payload)
-        except BackendUnavailable as exc:
-            await asyncio.to_thread(spool.mark_failed, item.call_id, str(exc), dead=False)
-            failed += 1
-            break  # the backend is still down: try the rest next round
-        except BackendRejected as exc:
-            if retry_later(exc.status):
-                # Loud, and kept pending: the case is fine, this node's credentials are not.
-                log.critical(
-                    "ALERT: the backend refuses this IVR node (%s): spooled cases wait until "
-                    "DIDEHBAN_IVR_TOKEN is fixed",
-                    exc,
-                )
-                await asyncio.to_thread(spool.mark_failed, item.call_id, str(exc), dead=False)
-                failed += 1
-                break
-            # Kept, not dropped: `didehban spool list` shows it, `didehban spool requeue` retries it.
-            log.error(
-                "spooled case %s refused by the backend: %s", item.call_id, without_identities(str(exc))
-            )
-            await asyncio.to_thread(spool.mark_failed, item.call_id, str(exc), dead=True)
-            failed += 1
-        else:
-            await asyncio.to_thread(spool.mark_delivered, item.call_id)
-            delivered += 1
-    return delivered, failed
+    return await Deliverer(spool, client).deliver_now()

@@ -67,7 +67,7 @@ class Throttle:
             log.exception("rate-limit store %s unavailable", key[0] if key else "?")
 
 
-def get_throttle(request: Request, settings: AppSettings) -> Throttle:
+async def get_throttle(request: Request, settings: AppSettings) -> Throttle:
     """One Throttle per application (so each test's app starts with fresh counters)."""
     throttle = getattr(request.app.state, "throttle", None)
     if throttle is None or throttle.storage_uri != settings.rate_limit_storage:

@@ -136,8 +136,13 @@ class Referral(Base):
     """One unit's turn with a case, with its own deadline (R11-R13)."""
 
     __tablename__ = "referral"
-    # A report's "units with the most late returns": the referrals returned within the period.
-    __table_args__ = (Index("ix_referral_state_closed_at", "state", "closed_at"),)
+    __table_args__ = (
+        # A report's "units with the most late returns": the referrals returned within the period.
+        Index("ix_referral_state_closed_at", "state", "closed_at"),
+        # The scheduler's every tick: open referrals past their deadline, most overdue first. One range
+        # of this index, however many referrals are open (issue 13: no scan of the open ones).
+        Index("ix_referral_state_due_at", "state", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)

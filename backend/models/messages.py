@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, UTCDateTime, utcnow
@@ -12,6 +12,8 @@ from backend.models.base import Base, UTCDateTime, utcnow
 
 class OutboundMessage(Base):
     __tablename__ = "outbound_message"
+    # The outbox's every tick: messages waiting (pending or sending) whose time has come, oldest first.
+    __table_args__ = (Index("ix_outbound_message_status_next_attempt_at", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"), index=True)

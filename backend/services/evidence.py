@@ -23,16 +23,22 @@ def token_hash(token: str) -> str:
 
 
 def issue_evidence_token(session: Session, case: Case, *, now: dt.datetime) -> str:
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(
-        EvidenceToken(
-            case=case,
-            token_hash=token_hash(token),
-            expires_at=now + dt.timedelta(days=EVIDENCE_LINK_DAYS),
-            created_at=now,
-        )
-    )
+    """A new token for a case already flushed (it has its id)."""
+    token, row = evidence_token_row(case.id, now=now)
+    session.add(EvidenceToken(**row))
     return token
+
+
+def evidence_token_row(case_id: int, *, now: dt.datetime) -> tuple[str, dict]:
+    """A token and its row (also for intake's multi-row INSERT of a batch: no ORM object per case)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row = {
+        "case_id": case_id,
+        "token_hash": token_hash(token),
+        "expires_at": now + dt.timedelta(days=EVIDENCE_LINK_DAYS),
+        "created_at": now,
+    }
+    return token, row
 
 
 def evidence_link(public_url: str, token: str) -> str:

@@ -9,15 +9,15 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.core.config import get_settings
 from backend.core.security import IdentityVault
-from backend.models import Caller, Case, CaseCode, CaseEvent, Recording
-from backend.services.evidence import evidence_link, issue_evidence_token
+from backend.models import Caller, Case, CaseCode, CaseEvent, EvidenceToken, OutboundMessage, Recording
+from backend.services.evidence import evidence_link, evidence_token_row, issue_evidence_token
 from backend.services.notifications import enqueue_sms
-from backend.services.org import root_unit
+from backend.services.org import root_unit_id
 from domain.case_state import CaseStatus
 from domain.deadlines import due_at
 from domain.digits import is_ascii_digits, normalise_digits, to_persian_digits
@@ -205,9 +205,15 @@ def _unused_code(session: Session, prefix: str) -> str:
 
 
 def registration_sms(case: Case, profile: ServiceProfile, evidence_url: str | None = None) -> str:
-    spaced = " ".join(to_persian_digits(case.tracking_code))
+    return registration_text(case.tracking_code, case.kind, profile, evidence_url)
+
+
+def registration_text(
+    tracking_code: str, kind: str, profile: ServiceProfile, evidence_url: str | None = None
+) -> str:
+    spaced = " ".join(to_persian_digits(tracking_code))
     text = (
-        f"{profile.name_fa}: {profile.kinds[case.kind]} شما ثبت شد. کد رهگیری: {spaced}. "
+        f"{profile.name_fa}: {profile.kinds[kind]} شما ثبت شد. کد رهگیری: {spaced}. "
         f"برای پیگیری با شماره {to_persian_digits(profile.number)} تماس بگیرید."
     )
     if evidence_url:
@@ -283,7 +289,7 @@ def register_case(
     if proposed_code and code_in_use(session, proposed_code):
         raise IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
     received = data.received_at or now
-    unit = root_unit(session, profile)
+    unit_id = root_unit_id(session, profile)
     rule = profile.deadline_rule(data.kind, data.urgent)
     case = Case(
         tracking_code=proposed_code or _unused_code(session, backend_prefix),
@@ -300,40 +306,312 @@ def register_case(
         phone_hash=vault.lookup_hash(phone) if phone else None,
         phone_enc=vault.encrypt(phone) if phone else None,
         caller=_find_or_add_caller(session, vault, national_id, phone),
-        current_unit=unit,
+        current_unit_id=unit_id,
         due_at=due_at(received, rule, profile.calendar, profile.timezone),
         created_at=received,
         updated_at=now,
     )
     session.add(case)
     session.flush()
+    evidence_url = None
+    if case.phone_enc:  # the link travels only by SMS: no number, no link
+        token = issue_evidence_token(session, case, now=now)
+        evidence_url = evidence_link(public_url or get_settings().public_url, token)
+    session.add_all(_registration_rows(case, data, checked, profile, unit_id, received, evidence_url))
+    session.flush()
+    return case, True
+
+
+def _registration_rows(
+    case: Case,
+    data: NewCase,
+    checked: Checked,
+    profile: ServiceProfile,
+    unit_id: int,
+    received: dt.datetime,
+    evidence_url: str | None,
+) -> list:
+    """What a new case brings with it: its first event, its recording, its registration SMS. The
+    case is new, so its SMS needs no look-up for an earlier one (the outbox's unique key still holds)."""
     note = "تماس پیش از پایان پیام قطع شد" if data.incomplete else None
-    session.add(
+    rows: list = [
         CaseEvent(
-            case=case,
+            case_id=case.id,
             at=received,
             action="register",
             to_status=case.status,
             actor=data.actor,
-            unit_id=unit.id,
+            unit_id=unit_id,
             note=note,
         )
-    )
+    ]
     if checked.recording_path:
-        session.add(
+        rows.append(
             Recording(
-                case=case,
+                case_id=case.id,
                 kind="message",
                 path=checked.recording_path,
                 duration_seconds=data.recording_seconds,
             )
         )
-    evidence_url = None
-    if case.phone_enc:  # the link travels only by SMS: no number, no link
-        token = issue_evidence_token(session, case, now=now)
-        evidence_url = evidence_link(public_url or get_settings().public_url, token)
-    enqueue_sms(
-        session, vault, case, "registered", registration_sms(case, profile, evidence_url), now=received
-    )
-    session.flush()
-    return case, True
+    if case.phone_enc:
+        rows.append(
+            OutboundMessage(
+                case_id=case.id,
+                dedupe_key=f"case:{case.id}:registered",
+                to_enc=case.phone_enc,
+                body=registration_sms(case, profile, evidence_url),
+                next_attempt_at=received,
+                created_at=received,
+            )
+        )
+    return rows
+
+
+# --- many cases at once (POST /api/v1/cases:batch) ----------------------------------------------
+
+
+@dataclass
+class BatchItem:
+    """One case of a batch: its filing, or why it could not even be read (schema, service, time)."""
+
+    data: NewCase | None = None
+    profile: ServiceProfile | None = None
+    error: IntakeError | None = None
+
+
+@dataclass
+class BatchResult:
+    result: str  # created | replay | conflict | invalid
+    tracking_code: str | None = None
+    status: str | None = None
+    due_at: dt.datetime | None = None
+    error: IntakeError | None = None
+
+    @classmethod
+    def of(cls, result: str, case: Case) -> BatchResult:
+        return cls(result, case.tracking_code, case.status, case.due_at)
+
+
+CONFLICTS = ("tracking_code_taken", "call_id_conflict")
+
+
+def refused(error: IntakeError) -> BatchResult:
+    return BatchResult("conflict" if error.code in CONFLICTS else "invalid", error=error)
+
+
+def register_new_cases(
+    session: Session,
+    vault: IdentityVault,
+    items: list[BatchItem],
+    *,
+    backend_prefix: str,
+    now: dt.datetime,
+    offline_prefixes: Collection[str] = (),
+    public_url: str | None = None,
+) -> tuple[dict[int, BatchResult], list[int]]:
+    """The new cases of a batch in a few statements: one look-up each for the call ids, the codes
+    and the callers of the whole batch, then one multi-row INSERT a table (rows, not ORM objects:
+    the unit of work costs more than the database here). Returns (results by item index, the
+    indexes left for register_case one by one: replays, and a call id or code twice in the batch).
+    Does not commit. Races surface as IntegrityError, as in register_case."""
+    results: dict[int, BatchResult] = {}
+    later: list[int] = []
+    fresh: list[tuple[int, NewCase, ServiceProfile, Checked, str]] = []
+    for index, item in enumerate(items):
+        if item.error is not None or item.data is None or item.profile is None:
+            results[index] = refused(item.error or IntakeError("invalid_request", "unreadable"))
+            continue
+        try:
+            checked = validate(
+                item.data, item.profile, offline_prefixes=offline_prefixes, backend_prefix=backend_prefix
+            )
+        except IntakeError as exc:
+            results[index] = refused(exc)
+            continue
+        fresh.append((index, item.data, item.profile, checked, filing_hash(vault, item.data, checked)))
+
+    call_ids = [d.call_id for _, d, _, _, _ in fresh if d.call_id]
+    codes = [c.tracking_code for _, _, _, c, _ in fresh if c.tracking_code]
+    known_calls: set[str | None] = set()
+    if call_ids:
+        known_calls = set(session.scalars(select(Case.call_id).where(Case.call_id.in_(call_ids))))
+    taken: set[str] = set()
+    if codes:
+        taken |= set(session.scalars(select(Case.tracking_code).where(Case.tracking_code.in_(codes))))
+        taken |= set(session.scalars(select(CaseCode.code).where(CaseCode.code.in_(codes))))
+    hashes = {index: vault.lookup_hash(c.national_id) for index, _, _, c, _ in fresh if c.national_id}
+    # Callers known by national ID: (id, has a phone already).
+    callers: dict[str, tuple[int, bool]] = {}
+    if hashes:
+        callers = {
+            digest: (caller_id, phone is not None)
+            for caller_id, digest, phone in session.execute(
+                select(Caller.id, Caller.national_id_hash, Caller.phone_enc).where(
+                    Caller.national_id_hash.in_(set(hashes.values()))
+                )
+            )
+        }
+
+    seen_calls: set[str] = set()
+    seen_codes: set[str] = set()
+    new_callers: dict[str, dict] = {}  # by national ID hash, or "#<index>" for a number alone
+    phones_for: dict[int, str] = {}  # known caller id -> the first number it is given now
+    rows: list[dict] = []  # one a new case, in order
+    extras: list[tuple[NewCase, ServiceProfile, Checked, dt.datetime]] = []
+    for index, data, profile, checked, request_hash in fresh:
+        code = checked.tracking_code
+        if (data.call_id and (data.call_id in known_calls or data.call_id in seen_calls)) or (
+            code and code in seen_codes
+        ):
+            later.append(index)  # a replay, or the batch's second word on one call or code
+            continue
+        if code and code in taken:
+            # Another call's case holds this code (this call id is new, so it is no replay).
+            results[index] = refused(
+                IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
+            )
+            continue
+        if data.call_id:
+            seen_calls.add(data.call_id)
+        if code:
+            seen_codes.add(code)
+        phone = checked.phone
+        phone_hash = vault.lookup_hash(phone) if phone else None
+        phone_enc = vault.encrypt(phone) if phone else None
+        caller_key: str | None = None
+        caller_id: int | None = None
+        if checked.national_id:
+            digest = hashes[index]
+            if digest in callers:
+                caller_id, has_phone = callers[digest]
+                if phone and not has_phone and caller_id not in phones_for:
+                    phones_for[caller_id] = phone
+            else:
+                caller_key = digest
+                if digest not in new_callers:
+                    new_callers[digest] = {
+                        "national_id_hash": digest,
+                        "national_id_enc": vault.encrypt(checked.national_id),
+                        "phone_hash": phone_hash,
+                        "phone_enc": phone_enc,
+                    }
+                elif phone and new_callers[digest]["phone_enc"] is None:
+                    new_callers[digest] |= {"phone_hash": phone_hash, "phone_enc": phone_enc}
+        elif phone:
+            caller_key = f"#{index}"
+            new_callers[caller_key] = {
+                "national_id_hash": None,
+                "national_id_enc": None,
+                "phone_hash": phone_hash,
+                "phone_enc": phone_enc,
+            }
+        received = data.received_at or now
+        unit_id = root_unit_id(session, profile)
+        rule = profile.deadline_rule(data.kind, data.urgent)
+        rows.append(
+            {
+                "tracking_code": code or _unused_code(session, backend_prefix),
+                "service": profile.number,
+                "kind": data.kind,
+                "category": data.category,
+                "urgent": data.urgent,
+                "channel": data.channel,
+                "status": CaseStatus.RECEIVED.value,
+                "description": data.description,
+                "incomplete": data.incomplete,
+                "call_id": data.call_id,
+                "request_hash": request_hash,
+                "phone_hash": phone_hash,
+                "phone_enc": phone_enc,
+                "caller_id": caller_id,
+                "current_unit_id": unit_id,
+                "due_at": due_at(received, rule, profile.calendar, profile.timezone),
+                "escalation_level": 0,
+                "created_at": received,
+                "updated_at": now,
+                "_index": index,
+                "_caller": caller_key,
+            }
+        )
+        extras.append((data, profile, checked, received))
+    if not rows:
+        return results, later
+
+    if new_callers:
+        # Matched back by what is unique in each row (the national ID's hash, else the freshly
+        # sealed number), so the rows may come back in any order: one multi-row INSERT on SQLite too.
+        key_of = {
+            (values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()
+        }
+        made = {
+            key_of[(digest, sealed)]: caller_id
+            for caller_id, digest, sealed in session.execute(
+                insert(Caller).returning(Caller.id, Caller.national_id_hash, Caller.phone_enc),
+                list(new_callers.values()),
+            )
+        }
+        for row in rows:
+            if row["_caller"] is not None:
+                row["caller_id"] = made[row["_caller"]]
+    for caller_id, phone in phones_for.items():
+        # Only the first number: as _find_or_add_caller does for a known caller without one.
+        session.execute(
+            update(Caller)
+            .where(Caller.id == caller_id, Caller.phone_enc.is_(None))
+            .values(phone_hash=vault.lookup_hash(phone), phone_enc=vault.encrypt(phone))
+        )
+    order = [(row.pop("_index"), row.pop("_caller")) for row in rows]
+    ids = dict(session.execute(insert(Case).returning(Case.tracking_code, Case.id), rows).tuples().all())
+    case_ids = [ids[row["tracking_code"]] for row in rows]
+    events, recordings, messages, tokens = [], [], [], []
+    link_base = public_url or get_settings().public_url
+    for case_id, row, (data, profile, checked, received) in zip(case_ids, rows, extras, strict=True):
+        events.append(
+            {
+                "case_id": case_id,
+                "at": received,
+                "action": "register",
+                "to_status": row["status"],
+                "actor": data.actor,
+                "unit_id": row["current_unit_id"],
+                "note": "تماس پیش از پایان پیام قطع شد" if data.incomplete else None,
+            }
+        )
+        if checked.recording_path:
+            recordings.append(
+                {
+                    "case_id": case_id,
+                    "kind": "message",
+                    "path": checked.recording_path,
+                    "duration_seconds": data.recording_seconds,
+                }
+            )
+        if row["phone_enc"]:
+            token, token_row = evidence_token_row(case_id, now=now)
+            tokens.append(token_row)
+            messages.append(
+                {
+                    "case_id": case_id,
+                    "dedupe_key": f"case:{case_id}:registered",
+                    "to_enc": row["phone_enc"],
+                    "body": registration_text(
+                        row["tracking_code"], data.kind, profile, evidence_link(link_base, token)
+                    ),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": received,
+                    "created_at": received,
+                }
+            )
+    for model, batch in (
+        (CaseEvent, events),
+        (Recording, recordings),
+        (OutboundMessage, messages),
+        (EvidenceToken, tokens),
+    ):
+        if batch:
+            session.execute(insert(model), batch)
+    for (index, _), row in zip(order, rows, strict=True):
+        results[index] = BatchResult("created", row["tracking_code"], row["status"], row["due_at"])
+    return results, later

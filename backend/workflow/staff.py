@@ -141,6 +141,17 @@ def morning_digest(session: Session, profiles: dict[str, ServiceProfile], now: d
         local = now.astimezone(ZoneInfo(profile.timezone))
         if local.hour < DIGEST_HOUR:
             continue
+        key = f"digest:{unit.id}:{local.date()}"
+        managers = managers_of(session, unit)
+        told = set(
+            session.scalars(
+                select(Notice.dedupe_key).where(Notice.dedupe_key.in_([f"{key}:{u.id}" for u in managers]))
+            )
+        )
+        if len(told) == len(managers):
+            # Every head of the unit has today's digest (or there is none): nothing to count. The
+            # scheduler ticks all day; the counts below read every open case of the unit.
+            continue
         held = select(func.count(Case.id)).where(
             Case.current_unit_id == unit.id, Case.status.in_([s.value for s in OPEN_STATUSES])
         )
@@ -152,9 +163,7 @@ def morning_digest(session: Session, profiles: dict[str, ServiceProfile], now: d
             f"کارتابل {unit.name_fa}: {waiting} پرونده در انتظار رسیدگی؛ "
             f"{due_soon} پرونده تا 24 ساعت آینده به پایان مهلت می‌رسد."
         )
-        made += notify(
-            session, managers_of(session, unit), "digest", text, f"digest:{unit.id}:{local.date()}", now=now
-        )
+        made += notify(session, managers, "digest", text, key, now=now)
     return made
 
 

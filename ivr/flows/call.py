@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -43,10 +43,17 @@ class Call:
     outcome: str = "hangup"
     tracking_code: str | None = None
     message_file: str | None = None
+    # Told when a case is spooled (the FastAGI server's deliverer wakes); a process-per-call script
+    # leaves delivery to the FastAGI server or `didehban spool deliver`.
+    on_spooled: Callable[[], None] | None = None
 
     @property
     def call_id(self) -> str:
         return self.channel.info.unique_id
+
+    def spooled(self) -> None:
+        if self.on_spooled is not None:
+            self.on_spooled()
 
     def log(self, message: str, *args: object) -> None:
         # Never a full number or a national ID in the log (R9).

@@ -8,7 +8,7 @@ import logging
 from ivr import dialplan_variables as var
 from ivr.agi import CallerHungUp
 from ivr.flows.call import Call, TooManyFailures
-from ivr.flows.new_case import Draft, file_case, read_tracking_code, record_keeping_what_was_said
+from ivr.flows.new_case import Draft, file_case, new_case, read_tracking_code, record_keeping_what_was_said
 from ivr.flows.routes import DEFAULT_ROUTE, ROUTES, route
 from ivr.flows.status import case_status
 
@@ -56,8 +56,6 @@ async def hotline(call: Call) -> None:
     await call.channel.play([f"welcome-{call.profile.number}"])
     choice = await call.menu(["main-menu"], {"1": "new", "2": "status", "0": "operator"}, step="menu")
     if choice == "new":
-        from ivr.flows.new_case import new_case
-
         await new_case(call)
     elif choice == "status":
         await case_status(call)
@@ -80,7 +78,7 @@ async def run_route(call: Call, route: str) -> None:
             call.outcome = "hangup"
 
 
-async def handle_call(channel, *, settings, client, spool, profiles) -> Call:
+async def handle_call(channel, *, settings, client, spool, profiles, on_spooled=None) -> Call:
     """One call from start to end, on any channel (FastAGI or a pyst2 process)."""
     info = channel.info
     profile = profiles.get(info.service)
@@ -90,7 +88,7 @@ async def handle_call(channel, *, settings, client, spool, profiles) -> Call:
         with contextlib.suppress(CallerHungUp):
             await channel.set_variable(var.OUTCOME, "failed")
         return None  # type: ignore[return-value]
-    call = Call(channel, client, spool, settings, profile)
+    call = Call(channel, client, spool, settings, profile, on_spooled=on_spooled)
     try:
         await run_route(call, info.route)
     finally:

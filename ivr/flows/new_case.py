@@ -10,7 +10,6 @@ from pathlib import Path
 from domain.national_id import InvalidNationalId, parse_national_id
 from ivr import dialplan_variables as var
 from ivr.agi import CallerHungUp
-from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.channel import Recording
 from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
 from ivr.flows.routes import route
@@ -127,7 +126,9 @@ async def record_keeping_what_was_said(
 
 
 async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
-    """Hand the case to the backend; if it is unreachable, issue the code here and spool the case."""
+    """Issue the code here (this node's prefix) and keep the case in the durable spool; the caller
+    hears the code at once, and the deliverer hands the case to the backend behind the call
+    (issue 13: the caller never waits for the backend, whether it is fast, slow or down)."""
     payload = {
         "service": call.profile.number,
         "kind": draft.kind,
@@ -143,15 +144,9 @@ async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
     if draft.recording is not None and call.message_file:
         payload["recording_path"] = call.message_file
         payload["recording_seconds"] = round(draft.recording.samples / SAMPLE_RATE, 2) or None
-    try:
-        created = await call.client.file_case(payload)
-        code = created["tracking_code"]
-        call.log("case filed: %s", code)
-    except (BackendUnavailable, BackendRejected) as exc:
-        # The caller still leaves with a code: this node issues it and delivers the case later.
-        code = await call.in_thread(call.spool.issue_code)
-        await call.in_thread(call.spool.add, call.call_id, payload, code)
-        call.log("backend did not take the case (%s): spooled under %s", exc, code)
+    code = await call.in_thread(call.spool.file, call.call_id, payload)
+    call.spooled()
+    call.log("case spooled under %s", code)
     call.tracking_code = code
     if call.channel.alive:
         await call.channel.set_variable(var.TRACKING_CODE, code)

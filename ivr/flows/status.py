@@ -56,9 +56,15 @@ async def ask_tracking_code(call: Call) -> dict[str, Any] | None:
             await call.step("code:invalid")
             await call.channel.play(["tracking-code-invalid"])
             continue
+        # The spool first: a case this node filed and has not delivered yet (asked the other way
+        # round, a delivery between the two look-ups would make a fresh case "not found").
+        if await call.in_thread(call.spool.waiting, code):
+            await call.step("code:spooled")
+            call.tracking_code = code
+            await call.channel.set_variable(var.TRACKING_CODE, code)
+            return {"spooled": True, "tracking_code": code}
         status = await call.client.case_status(code, caller_number=call.channel.info.caller_number or None)
         if status is None:
-            # A code this node issued while the backend was down may still be in the spool.
             await call.step("code:unknown")
             await call.channel.play(["case-not-found"])
             continue
@@ -156,6 +162,10 @@ async def case_status(call: Call) -> None:
         return
     assert status is not None
     await call.finish("status")
+    if status.get("spooled"):
+        # Still on this node, on its way to the backend: registered, nothing done with it yet.
+        await call.channel.play(["case-waiting-for-review", "goodbye"], keys="")
+        return
     await call.channel.play(status_prompts(status), keys="")
     try:
         status = await read_answer(call, status)

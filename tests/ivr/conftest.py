@@ -63,6 +63,9 @@ def ivr_env(db, settings_env, monkeypatch):
     monkeypatch.setenv("DIDEHBAN_BACKEND_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("DIDEHBAN_PROMPTS_DIR", str(settings_env / "prompts"))
     monkeypatch.setenv("DIDEHBAN_BACKEND_TIMEOUT_SECONDS", "2")
+    # After a failed delivery the background deliverer pauses longer than a test lasts, so a test
+    # that delivers by hand (deliver_now) is never raced by it; tests of the pause set their own.
+    monkeypatch.setenv("DIDEHBAN_DELIVERY_BACKOFF_SECONDS", "60")
     clear_caches()
     return port
 
@@ -84,8 +87,11 @@ async def fastagi(ivr_env):
 
 
 @pytest.fixture
-def place_call(fastagi):
-    """place_call(["1", "1", ...], service="1482", caller=..., route=..., hangup_at_command=...)"""
+def place_call(fastagi, request):
+    """place_call(["1", "1", ...], service="1482", caller=..., route=..., hangup_at_command=...)
+
+    With the `backend` fixture, the spooled case is delivered before the call returns (the
+    deliverer sends it behind the call; tests then read the database)."""
     from ivr.phone import AsteriskSide, Script, environment
 
     counter = iter(range(1, 10_000))
@@ -108,6 +114,8 @@ def place_call(fastagi):
             port=fastagi.port,
         )
         transcript = await asyncio.wait_for(side.call("127.0.0.1", fastagi.port, env), 60)
+        if "backend" in request.fixturenames:
+            await fastagi.deliver_now()
         return transcript
 
     return _call

@@ -163,8 +163,13 @@ def test_the_agi_script_reads_its_fixed_settings_file_not_the_working_directory(
     t, rc, stderr = drive(["1482"], NEW_CASE, block, env=env, cwd=asterisk_dir)
     assert rc == 0, stderr
     code = t.variables["DIDEHBAN_TRACKING_CODE"]
+    assert code.startswith(moved["DIDEHBAN_NODE_PREFIX"])  # the file's prefix, not the stray 99
+    # The script spools the case; `didehban spool deliver` (same settings file) sends it to the
+    # file's backend, not the stray .env's.
+    delivered = run_cli("spool", "deliver", env=env, cwd=asterisk_dir)
+    assert delivered.returncode == 0 and "delivered 1," in delivered.stdout, delivered.stderr
     db.expire_all()
-    assert db.scalar(select(Case.tracking_code)) == code and code.startswith("10")
+    assert db.scalar(select(Case.tracking_code)) == code
 
     # No settings file at all (and a .env in the working directory): no prefix, so no call answered.
     env["DIDEHBAN_ENV_FILE"] = str(tmp_path / "missing.env")

@@ -34,6 +34,7 @@ async def run_phone(fastagi, *args: str, stdin: str | None = None) -> tuple[int,
 async def test_scripted_call_shows_the_prompts_and_the_code(backend, fastagi, db):
     rc, out = await run_phone(fastagi, "--script", f"1,1,2,{NID}#,1,say:سلام این پیام آزمایشی است,3,")
     assert rc == 0, out
+    await fastagi.deliver_now()  # the case reaches the backend behind the call
     case = db.scalar(select(Case))
     assert f"call ended: registered, tracking code {case.tracking_code}" in out
     from prompts.catalog import load_catalog

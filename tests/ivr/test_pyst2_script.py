@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backend.models import Case
 from ivr.phone import AsteriskSide, Script, environment
 from tests.ivr.test_calls import NEW_CASE, digits_after
+from tests.ivr.test_node_privacy import run_cli
 
 
 def drive(args: list[str], items: list[str], env_block: dict[str, str], *, env=None, cwd=None):
@@ -53,9 +54,16 @@ def test_register_a_case_through_the_pyst2_script(backend, db, vault):
     )
     t, rc, stderr = drive(["1482"], NEW_CASE, env_block)
     assert rc == 0, stderr
+    # The script never waits for the backend: the case is in the node's spool, with the code the
+    # caller heard, until the node's deliverer (here `didehban spool deliver`) sends it on.
+    db.expire_all()
+    assert db.scalar(select(Case)) is None
+    delivered = run_cli("spool", "deliver")
+    assert delivered.returncode == 0 and "delivered 1," in delivered.stdout, delivered.stderr
     db.expire_all()
     case = db.scalar(select(Case))
     assert case is not None and case.kind == "complaint" and not case.incomplete
+    assert case.tracking_code == t.variables["DIDEHBAN_TRACKING_CODE"]
     assert vault.decrypt(case.caller.national_id_enc) == NID
     assert digits_after(t.played, "your-tracking-code-is") == [case.tracking_code] * 2
     # pyst2 echoes replies to stderr, which Asterisk logs: the national ID must not be there.

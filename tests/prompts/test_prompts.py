@@ -33,6 +33,7 @@ FLOW_PROMPTS = [
     "enter-tracking-code",
     "tracking-code-invalid",
     "case-not-found",
+    "case-waiting-for-review",
     "status-intro",
     "case-kind-is",
     "urgent-word",

@@ -7,7 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
@@ -19,11 +19,15 @@ from backend.core.security import IdentityVault
 from backend.models import Case
 from backend.services.intake import (
     RECORDING_PATH_MAX,
+    BatchItem,
+    BatchResult,
     IntakeError,
     NewCase,
     case_by_code,
     normalise_phone,
+    refused,
     register_case,
+    register_new_cases,
 )
 from backend.services.profiles import UnknownService, get_profile
 from backend.services.status import CaseStatusOut, case_status, is_owner
@@ -116,14 +120,9 @@ def _received_at(raw: str | None, settings: Settings, now: dt.datetime) -> dt.da
     return min(received_at, now).astimezone(dt.UTC)
 
 
-@router.post("", status_code=201, response_model=CaseCreated)
-def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
-    try:
-        profile = get_profile(body.service)
-    except UnknownService as exc:
-        raise ApiError(422, "unknown_service", str(exc)) from None
-    received_at = _received_at(body.received_at, settings, now)
-    data = NewCase(**body.model_dump(exclude={"received_at"}), received_at=received_at)
+def _file_one(db, vault: IdentityVault, settings: Settings, profile, data: NewCase, now: dt.datetime):
+    """One case in its own transaction, tried again after a lost race. Returns (case, created);
+    IntakeError for what the filing says, ApiError 409 if the races never settle."""
     for _attempt in range(REGISTRATION_ATTEMPTS):
         try:
             case, created = register_case(
@@ -138,22 +137,173 @@ def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings
             )
             # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
             db.commit()
-            break
-        except IntakeError as exc:
+            return case, created
+        except IntakeError:
             db.rollback()
-            status = 409 if exc.code in ("tracking_code_taken", "call_id_conflict") else 422
-            raise ApiError(status, exc.code, str(exc)) from None
+            raise
         except IntegrityError:
             db.rollback()
             log.info("registration lost a race; trying again")
+    raise ApiError(409, "registration_conflict", "the case is being filed concurrently: try again")
+
+
+def _new_case(body: CaseIn, settings: Settings, now: dt.datetime) -> tuple[Any, NewCase]:
+    try:
+        profile = get_profile(body.service)
+    except UnknownService as exc:
+        raise ApiError(422, "unknown_service", str(exc)) from None
+    received_at = _received_at(body.received_at, settings, now)
+    return profile, NewCase(**body.model_dump(exclude={"received_at"}), received_at=received_at)
+
+
+def _refusal(error: IntakeError) -> ApiError:
+    status = 409 if error.code in ("tracking_code_taken", "call_id_conflict") else 422
+    return ApiError(status, error.code, str(error))
+
+
+@router.post("", status_code=201, response_model=CaseCreated)
+def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+    profile, data = _new_case(body, settings, now)
+    # A new case takes the batch's path (a few rows inserted, no ORM unit of work); a replay, or a
+    # race lost to a concurrent filing, the one-by-one path that settles it.
+    try:
+        results, later = register_new_cases(
+            db,
+            vault,
+            [BatchItem(data=data, profile=profile)],
+            backend_prefix=settings.backend_prefix,
+            offline_prefixes=settings.offline_prefixes(),
+            now=now,
+            public_url=settings.public_url,
+        )
+        # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        results, later = {}, [0]
+    if later:
+        try:
+            case, created = _file_one(db, vault, settings, profile, data, now)
+        except IntakeError as exc:
+            raise _refusal(exc) from None
+        result = BatchResult.of("created" if created else "replay", case)
     else:
-        raise ApiError(409, "registration_conflict", "the case is being filed concurrently: try again")
+        result = results[0]
+        if result.error is not None:
+            raise _refusal(result.error)
     return {
-        "tracking_code": case.tracking_code,
-        "status": case.status,
-        "due_at": case.due_at.isoformat() if case.due_at else None,
-        "created": created,
+        "tracking_code": result.tracking_code,
+        "status": result.status,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "created": result.result == "created",
     }
+
+
+BATCH_MAX = 200
+
+
+class CaseBatchIn(RequestBody):
+    # Each item is checked for control characters as a CaseIn, and a bad one answered `invalid`
+    # alone: refusing the whole batch for one item would hold up the node's other cases.
+    checked_by_route = frozenset({"cases"})
+
+    cases: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=BATCH_MAX,
+        # Any object is accepted here and checked as a CaseIn one by one: an item that is not a valid
+        # case is answered `invalid` on its own; refusing the whole batch would hold up the others.
+        description="cases as POST /api/v1/cases takes them (CaseIn), each with its call_id; an item "
+        "that is not a valid case is answered `invalid` on its own, the others are still filed",
+    )
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+
+
+class CaseBatchResult(BaseModel):
+    call_id: str | None
+    result: str = Field(description="created | replay | conflict | invalid")
+    tracking_code: str | None = Field(
+        default=None, description="the case's code (a replay may keep an earlier code)"
+    )
+    status: str | None = None
+    due_at: str | None = None
+    error: ItemError | None = None
+
+
+class CaseBatchOut(BaseModel):
+    results: list[CaseBatchResult] = Field(description="one per item, in the order sent")
+
+
+def _batch_item(raw: dict[str, Any], settings: Settings, now: dt.datetime) -> BatchItem:
+    try:
+        body = CaseIn.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        return BatchItem(error=IntakeError("invalid_request", problems))
+    if body.call_id is None:
+        return BatchItem(error=IntakeError("invalid_request", "call_id: a batched case needs its call_id"))
+    try:
+        profile, data = _new_case(body, settings, now)
+    except ApiError as exc:
+        return BatchItem(error=IntakeError(exc.code, exc.message))
+    return BatchItem(data=data, profile=profile)
+
+
+@router.post(
+    ":batch",
+    response_model=CaseBatchOut,
+    responses=error_responses(400, 401, 403, 413, 422, 429),
+)
+def create_cases(body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+    """Many cases at once, for IVR nodes delivering their spools: idempotent per call_id, and each
+    item answered on its own (created, replay, conflict, invalid); one bad item never fails the
+    batch. New cases are filed together in one transaction; a replay, or a batch that loses a race,
+    is filed case by case as POST /api/v1/cases files it."""
+    items = [_batch_item(raw, settings, now) for raw in body.cases]
+    try:
+        results, later = register_new_cases(
+            db,
+            vault,
+            items,
+            backend_prefix=settings.backend_prefix,
+            offline_prefixes=settings.offline_prefixes(),
+            now=now,
+            public_url=settings.public_url,
+        )
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        log.info("a batch lost a race; filing its cases one by one")
+        results = {i: refused(item.error) for i, item in enumerate(items) if item.error is not None}
+        later = [i for i, item in enumerate(items) if item.error is None]
+    for index in later:
+        item = items[index]
+        try:
+            case, created = _file_one(db, vault, settings, item.profile, item.data, now)
+        except IntakeError as exc:
+            results[index] = refused(exc)
+        except ApiError as exc:
+            results[index] = BatchResult("conflict", error=IntakeError(exc.code, exc.message))
+        else:
+            results[index] = BatchResult.of("created" if created else "replay", case)
+    out = []
+    for index, item in enumerate(items):
+        result = results[index]
+        call_id = item.data.call_id if item.data is not None else body.cases[index].get("call_id")
+        out.append(
+            {
+                "call_id": call_id if isinstance(call_id, str) else None,
+                "result": result.result,
+                "tracking_code": result.tracking_code,
+                "status": result.status,
+                "due_at": result.due_at.isoformat() if result.due_at else None,
+                "error": {"code": result.error.code, "message": str(result.error)} if result.error else None,
+            }
+        )
+    return {"results": out}
 
 
 def load_case(db, raw_code: str) -> Case:
@@ -205,7 +355,9 @@ def read_case(
     case = load_case(db, tracking_code)
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
-    return case_status(case, profile.timezone, owner=owner)
+    status = case_status(case, profile.timezone, owner=owner)
+    db.commit()  # the read ends here, in the route's thread: no hop after it (deps.get_db)
+    return status
 
 
 class EscalationIn(RequestBody):

@@ -2,7 +2,7 @@
 the history, and the public page's monthly notes
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import backend.models.base
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ from tests.backend.transcription.conftest import add_recording, silent_wav
 
 
 def test_the_commands_are_registered():
-    from didehban_cli import available_commands
+    from didehban_cli import available_commands  # the top-level command holds every part
 
     assert {"transcriber", "speech"} <= available_commands()
 

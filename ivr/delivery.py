@@ -1,0 +1,138 @@
+"""Sending spooled cases to the backend (issue 13): the caller has already heard the code, so this
+runs behind the calls, in batches (POST /api/v1/cases:batch), with at most `concurrency` requests
+in flight and a growing pause while the backend is down or refuses this node.
+
+One Deliverer runs in the FastAGI process (woken by each new case); `didehban spool deliver` runs
+one round by hand for process-per-call nodes. Two deliverers on one spool (a second process) are
+harmless: the backend is idempotent per call_id, and a case is deleted once delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from domain.privacy import without_identities
+from ivr.backend_client import BackendRejected, BackendUnavailable
+from ivr.spool import Spool, SpooledCase, retry_later
+
+log = logging.getLogger("ivr.spool")
+
+DELIVERED = ("created", "replay")
+
+
+class Deliverer:
+    def __init__(
+        self,
+        spool: Spool,
+        client,
+        *,
+        batch_size: int = 50,
+        concurrency: int = 2,
+        backoff_min: float = 1.0,
+        backoff_max: float = 60.0,
+        idle_seconds: float = 10.0,
+    ) -> None:
+        self.spool, self.client = spool, client
+        self.batch_size, self.concurrency = batch_size, concurrency
+        self.backoff_min, self.backoff_max, self.idle_seconds = backoff_min, backoff_max, idle_seconds
+        self.backoff = 0.0  # the pause after the last round (0 while the backend takes cases)
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # one round at a time: a case is never in two batches at once
+
+    def wake(self) -> None:
+        """A case was spooled: deliver it now (unless the backend is being given a pause)."""
+        self._wake.set()
+
+    async def deliver_now(self) -> tuple[int, int]:
+        """Every pending case, once, now. Returns (delivered, not delivered)."""
+        delivered, failed, _ = await self._round()
+        return delivered, failed
+
+    async def run_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+            self._wake.clear()
+            try:
+                delivered, _failed, refused = await self._round()
+            except Exception:
+                log.exception("spool delivery failed")
+                refused = True
+                delivered = 0
+            if delivered:
+                log.info("delivered %d spooled case(s)", delivered)
+            if refused:
+                # Down, timed out, or refusing this node: wait longer each time, up to backoff_max.
+                self.backoff = min(max(self.backoff * 2, self.backoff_min), self.backoff_max)
+                await asyncio.sleep(self.backoff)
+            else:
+                self.backoff = 0.0
+
+    async def _round(self) -> tuple[int, int, bool]:
+        """(delivered, not delivered, the backend refused or did not answer)."""
+        delivered = failed = 0
+        async with self._lock:
+            while True:
+                take = self.batch_size * self.concurrency
+                items = await asyncio.to_thread(self.spool.pending, take)
+                if not items:
+                    return delivered, failed, False
+                batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+                outcomes = await asyncio.gather(*(self._deliver(batch) for batch in batches))
+                delivered += sum(d for d, _, _ in outcomes)
+                failed += sum(f for _, f, _ in outcomes)
+                if any(stop for _, _, stop in outcomes):
+                    return delivered, failed, True
+                if len(items) < take:
+                    return delivered, failed, False
+
+    async def _deliver(self, items: list[SpooledCase]) -> tuple[int, int, bool]:
+        """One batch: (delivered, not delivered, stop: the backend is down or refuses this node)."""
+        ids = [item.call_id for item in items]
+        try:
+            results = await self.client.file_cases([item.payload for item in items])
+        except BackendUnavailable as exc:
+            await asyncio.to_thread(self.spool.mark_failed_many, ids, str(exc), dead=False)
+            return 0, len(items), True
+        except BackendRejected as exc:
+            if retry_later(exc.status):
+                # Loud, and kept pending: the cases are fine, this node's credentials are not.
+                log.critical(
+                    "ALERT: the backend refuses this IVR node (%s): spooled cases wait until "
+                    "DIDEHBAN_IVR_TOKEN is fixed",
+                    exc,
+                )
+                await asyncio.to_thread(self.spool.mark_failed_many, ids, str(exc), dead=False)
+                return 0, len(items), True
+            if len(items) > 1:
+                # The batch as a whole was refused (too large, unreadable): each case on its own,
+                # so one case the backend cannot read never holds up the others.
+                outcomes = [await self._deliver([item]) for item in items]
+                return (
+                    sum(d for d, _, _ in outcomes),
+                    sum(f for _, f, _ in outcomes),
+                    any(s for _, _, s in outcomes),
+                )
+            await self._refused(items[0], f"{exc.status} {exc.code}: {exc.message}")
+            return 0, 1, False
+        if len(results) != len(items):
+            why = "the batch's answer has the wrong length"
+            await asyncio.to_thread(self.spool.mark_failed_many, ids, why, dead=False)
+            return 0, len(items), True
+        pairs = list(zip(items, results, strict=True))
+        done = [item.call_id for item, result in pairs if result["result"] in DELIVERED]
+        await asyncio.to_thread(self.spool.mark_delivered_many, done)
+        for item, result in pairs:
+            if result["result"] not in DELIVERED:
+                error = result.get("error") or {}
+                await self._refused(
+                    item, f"{result['result']} {error.get('code', '')}: {error.get('message', '')}"
+                )
+        return len(done), len(items) - len(done), False
+
+    async def _refused(self, item: SpooledCase, why: str) -> None:
+        # Kept, not dropped: `didehban spool list` shows it, `didehban spool requeue` retries it.
+        log.error("spooled case %s refused by the backend: %s", item.call_id, without_identities(why))
+        await asyncio.to_thread(self.spool.mark_failed, item.call_id, why, dead=True)
