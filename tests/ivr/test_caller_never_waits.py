@@ -119,9 +119,12 @@ async def test_slow_backend_the_code_comes_before_any_backend_answer(impatient_f
         t = await call(server, NEW_CASE, "slow.1")
         code = t.variables["DIDEHBAN_TRACKING_CODE"]
         assert digits_after(t.played, "your-tracking-code-is") == [code, code]
-        # The whole call, code included, went by while the backend had answered nothing at all,
-        # though the deliverer had already asked it.
-        assert gate.held >= 1 and gate.answered == 0
+        # The whole call, code included, went by while the backend had answered nothing at all.
+        assert gate.answered == 0
+        # The deliverer does ask it (on a loaded machine its request may land just after the call),
+        # and still nothing is answered while the gate holds.
+        await until(lambda: gate.held >= 1)
+        assert gate.answered == 0
         print(f"recording menu -> first digit of the code: {code_gap(t) * 1000:.1f} ms (backend held)")
         assert code_gap(t) < CODE_WITHIN
         gate.open.set()
