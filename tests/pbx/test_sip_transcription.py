@@ -53,6 +53,21 @@ def test_a_message_from_a_real_call_gets_a_draft_the_operator_sees(stack, sipp_d
         "DIDEHBAN_SPEECH_MODELS": json.dumps({"ko": str(model)}),
     }
     env["DIDEHBAN_DATA_DIR"] = str(stack.work / "var")
+    # The PBX stack is shared by the module's tests, so earlier calls' messages wait in the queue too;
+    # this call's message is queued ahead of them, so the one pass below takes it.
+    with stack.session() as s:
+        message = s.scalar(select(Recording).where(Recording.case_id == case.id, Recording.kind == "message"))
+        s.add(
+            Transcription(
+                recording_id=message.id,
+                priority=-1,
+                created_at=utcnow(),
+                status="waiting",
+                language="ko",
+                attempts=0,
+            )
+        )
+        s.commit()
     worker = subprocess.run(
         [sys.executable, "-m", "backend.cli", "transcriber", "--once"],
         env=env,
