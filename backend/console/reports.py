@@ -4,9 +4,9 @@ and the administrator's monthly "weaknesses and actions" text for the public pag
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
@@ -33,8 +33,20 @@ ERRORS_FA = {
 NOTE_MAX = 4000
 
 
-def _query(period: str, date_from: str, date_to: str, service: str, unit: str) -> dict[str, str]:
-    return {"period": period, "from": date_from, "to": date_to, "service": service, "unit": unit}
+def _query(
+    period: str = "month", date_from: str = "", date_to: str = "", service: str = "", unit: str = ""
+) -> dict[str, str]:
+    """The report's form fields, as the page and its downloads both read them (bounded lengths)."""
+    return {
+        "period": period[:8],
+        "from": date_from[:32],
+        "to": date_to[:32],
+        "service": service[:16],
+        "unit": unit[:64],
+    }
+
+
+ReportQuery = Annotated[dict[str, str], Depends(_query)]
 
 
 def _report(db, user, now, q: dict[str, str]) -> dict[str, Any]:
@@ -59,18 +71,7 @@ def _units_in_reach(db, user) -> list[Unit]:
 
 
 @router.get("/reports", response_class=HTMLResponse)
-def reports_page(
-    request: Request,
-    user: ConsoleUser,
-    db: DbSession,
-    now: Now,
-    period: str = "month",
-    date_from: str = "",
-    date_to: str = "",
-    service: str = "",
-    unit: str = "",
-) -> Response:
-    q = _query(period[:8], date_from[:32], date_to[:32], service[:16], unit[:64])
+def reports_page(request: Request, user: ConsoleUser, db: DbSession, now: Now, q: ReportQuery) -> Response:
     report, error, status = None, None, 200
     try:
         report = _report(db, user, now, q)
@@ -123,20 +124,9 @@ def _download(db, user, now, q: dict[str, str], suffix: str) -> Response:
 
 
 @router.get("/reports/export.{suffix}")
-def reports_export(
-    suffix: str,
-    user: ConsoleUser,
-    db: DbSession,
-    now: Now,
-    period: str = "month",
-    date_from: str = "",
-    date_to: str = "",
-    service: str = "",
-    unit: str = "",
-) -> Response:
+def reports_export(suffix: str, user: ConsoleUser, db: DbSession, now: Now, q: ReportQuery) -> Response:
     if suffix not in ("csv", "xlsx"):
         raise ConsoleError(404, "این قالب پشتیبانی نمی‌شود.")
-    q = _query(period[:8], date_from[:32], date_to[:32], service[:16], unit[:64])
     return _download(db, user, now, q, suffix)
 
 

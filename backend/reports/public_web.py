@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from backend.api.deps import DbSession, Now
 from backend.api.errors import ApiError, error_responses
+from backend.api.routes.reports import PeriodOut
 from backend.console.web import templates
 from backend.reports.public import FEWER_FA, cell, public_figures, to_csv
 from backend.services.profiles import get_profiles
@@ -43,23 +44,13 @@ class PublicMonth(BaseModel):
     count: int | None
 
 
-class PublicPeriod(BaseModel):
-    kind: str
-    key: str
-    label_fa: str
-    first_day: str
-    last_day: str
-    start: str
-    end: str
-
-
 class PublicFigures(BaseModel):
     """A service's month. Every count below 5 is null ("fewer than 5"), and so is a share or a mean
     over fewer than 5 cases."""
 
     service: str
     month: str
-    period: PublicPeriod
+    period: PeriodOut
     total: int | None
     by_kind: list[PublicCount]
     by_category: list[PublicCount]

@@ -18,6 +18,7 @@ from backend.core.config import Settings
 from backend.core.security import IdentityVault
 from backend.models import Case
 from backend.services.intake import (
+    CONFLICTS,
     RECORDING_PATH_MAX,
     BatchItem,
     BatchResult,
@@ -147,6 +148,41 @@ def _file_one(db, vault: IdentityVault, settings: Settings, profile, data: NewCa
     raise ApiError(409, "registration_conflict", "the case is being filed concurrently: try again")
 
 
+def _file_batch(
+    db, vault: IdentityVault, settings: Settings, items: list[BatchItem], now: dt.datetime
+) -> dict[int, BatchResult]:
+    """Each item's result. New cases go in together in one transaction, committed before answering
+    (the IVR reads a code to the caller as soon as it arrives); a replay, or a batch that loses a race,
+    is filed case by case."""
+    try:
+        results, later = register_new_cases(
+            db,
+            vault,
+            items,
+            backend_prefix=settings.backend_prefix,
+            offline_prefixes=settings.offline_prefixes(),
+            now=now,
+            public_url=settings.public_url,
+        )
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        log.info("a batch lost a race; filing its cases one by one")
+        results = {i: refused(item.error) for i, item in enumerate(items) if item.error is not None}
+        later = [i for i, item in enumerate(items) if item.error is None]
+    for index in later:
+        item = items[index]
+        try:
+            case, created = _file_one(db, vault, settings, item.profile, item.data, now)
+        except IntakeError as exc:
+            results[index] = refused(exc)
+        except ApiError as exc:
+            results[index] = BatchResult("conflict", error=IntakeError(exc.code, exc.message))
+        else:
+            results[index] = BatchResult.of("created" if created else "replay", case)
+    return results
+
+
 def _new_case(body: CaseIn, settings: Settings, now: dt.datetime) -> tuple[Any, NewCase]:
     try:
         profile = get_profile(body.service)
@@ -157,7 +193,7 @@ def _new_case(body: CaseIn, settings: Settings, now: dt.datetime) -> tuple[Any, 
 
 
 def _refusal(error: IntakeError) -> ApiError:
-    status = 409 if error.code in ("tracking_code_taken", "call_id_conflict") else 422
+    status = 409 if error.code in (*CONFLICTS, "registration_conflict") else 422
     return ApiError(status, error.code, str(error))
 
 
@@ -166,31 +202,9 @@ def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings
     profile, data = _new_case(body, settings, now)
     # A new case takes the batch's path (a few rows inserted, no ORM unit of work); a replay, or a
     # race lost to a concurrent filing, the one-by-one path that settles it.
-    try:
-        results, later = register_new_cases(
-            db,
-            vault,
-            [BatchItem(data=data, profile=profile)],
-            backend_prefix=settings.backend_prefix,
-            offline_prefixes=settings.offline_prefixes(),
-            now=now,
-            public_url=settings.public_url,
-        )
-        # Committed before answering: the IVR reads this code to the caller as soon as it arrives.
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        results, later = {}, [0]
-    if later:
-        try:
-            case, created = _file_one(db, vault, settings, profile, data, now)
-        except IntakeError as exc:
-            raise _refusal(exc) from None
-        result = BatchResult.of("created" if created else "replay", case)
-    else:
-        result = results[0]
-        if result.error is not None:
-            raise _refusal(result.error)
+    result = _file_batch(db, vault, settings, [BatchItem(data=data, profile=profile)], now)[0]
+    if result.error is not None:
+        raise _refusal(result.error)
     return {
         "tracking_code": result.tracking_code,
         "status": result.status,
@@ -263,32 +277,7 @@ def create_cases(body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSe
     batch. New cases are filed together in one transaction; a replay, or a batch that loses a race,
     is filed case by case as POST /api/v1/cases files it."""
     items = [_batch_item(raw, settings, now) for raw in body.cases]
-    try:
-        results, later = register_new_cases(
-            db,
-            vault,
-            items,
-            backend_prefix=settings.backend_prefix,
-            offline_prefixes=settings.offline_prefixes(),
-            now=now,
-            public_url=settings.public_url,
-        )
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        log.info("a batch lost a race; filing its cases one by one")
-        results = {i: refused(item.error) for i, item in enumerate(items) if item.error is not None}
-        later = [i for i, item in enumerate(items) if item.error is None]
-    for index in later:
-        item = items[index]
-        try:
-            case, created = _file_one(db, vault, settings, item.profile, item.data, now)
-        except IntakeError as exc:
-            results[index] = refused(exc)
-        except ApiError as exc:
-            results[index] = BatchResult("conflict", error=IntakeError(exc.code, exc.message))
-        else:
-            results[index] = BatchResult.of("created" if created else "replay", case)
+    results = _file_batch(db, vault, settings, items, now)
     out = []
     for index, item in enumerate(items):
         result = results[index]
