@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -116,6 +117,19 @@ def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offse
     return lines
 
 
+def waiting_for_delivery(stack) -> int:
+    """Cases the node still holds: pending in its spool, or messages in the PBX fallback folder."""
+    from ivr.spool import Spool
+
+    spool = Spool(Path(stack.env["DIDEHBAN_SPOOL_DIR"]), "31", stack.env["DIDEHBAN_SPOOL_KEY"])
+    try:
+        pending = spool.counts().get("pending", 0)
+    finally:
+        spool.close()
+    fallback = Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "spool" / "fallback"
+    return pending + (len(list(fallback.glob("*.wav"))) if fallback.is_dir() else 0)
+
+
 def proc_cpu_rss(pid: int) -> tuple[float, int]:
     import os
 
@@ -133,6 +147,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, spool, database)")
+    parser.add_argument(
+        "--no-agi-latency",
+        action="store_true",
+        help="leave Asterisk's AGI debug off (at 500 calls its log lines cost Asterisk CPU and overflow "
+        "its log queue)",
+    )
     args = parser.parse_args()
     from sqlalchemy import func, select
 
@@ -148,8 +168,9 @@ def main() -> int:
         try:
             runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
             pid = int((runtime / "run" / "asterisk.pid").read_text())
-            stack.cli("pbx", "cli", f"logger add channel {AGI_LOG} verbose")
-            stack.cli("pbx", "cli", "agi set debug on")
+            if not args.no_agi_latency:
+                stack.cli("pbx", "cli", f"logger add channel {AGI_LOG} verbose")
+                stack.cli("pbx", "cli", "agi set debug on")
             speech = work / "speech.pcap"
             seconds = speech_pcap("سلام. در مرکز نگهداری کودکان به بچه ها غذای کافی نمی دهند.", speech)
             nid = with_check_digit("001354241")
@@ -187,6 +208,9 @@ def main() -> int:
                 cdr = runtime / "log" / "cdr-csv" / "Master.csv"
                 cdr_offset = cdr.stat().st_size if cdr.exists() else 0
                 cpu0, _ = proc_cpu_rss(pid)
+                servers = {name: stack.processes[name].pid for name in ("fastagi", "backend")}
+                others0 = {name: proc_cpu_rss(server)[0] for name, server in servers.items()}
+                sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 result = run_sipp(
                     xml,
@@ -202,20 +226,27 @@ def main() -> int:
                 )
                 wall = time.perf_counter() - started
                 cpu1, rss = proc_cpu_rss(pid)
+                sipp1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                others = {name: proc_cpu_rss(server)[0] - others0[name] for name, server in servers.items()}
+                sipp_cpu = sipp1.ru_utime + sipp1.ru_stime - sipp0.ru_utime - sipp0.ru_stime
                 done = int(re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 failed = int(re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 # The node spools each case and delivers it behind the call (issue 13): wait for
-                # the deliverer, up to two minutes, before counting.
+                # the deliverer, up to two minutes, before counting: until every call has a case, or
+                # the spool has nothing pending and the fallback folder is empty (a call that never
+                # reached the recording has no case to wait for).
                 for _ in range(240):
                     with stack.session() as s:
                         cases = s.scalar(select(func.count(Case.id))) - before
-                    if cases >= done:
+                    if cases >= done or not waiting_for_delivery(stack):
                         break
                     time.sleep(0.5)
                 delivered_after = time.perf_counter() - started - wall
-                with log.open() as f:
-                    f.seek(offset)
-                    lat = agi_latencies(f.read())
+                lat = []
+                if log.exists():
+                    with log.open() as f:
+                        f.seek(offset)
+                        lat = agi_latencies(f.read())
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0.0] * 99
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {cases:>6} {wall:>7.1f} {cpu1 - cpu0:>9.2f} "
@@ -224,6 +255,11 @@ def main() -> int:
                     flush=True,
                 )
                 went = where_calls_went(stack, fastagi_offset, messages_offset, cdr_offset)
+                went.append(
+                    f"  CPU s during the calls: Asterisk {cpu1 - cpu0:.1f}, FastAGI {others['fastagi']:.1f}, "
+                    f"backend {others['backend']:.1f}, sipp {sipp_cpu:.1f} "
+                    f"(2 cores x {wall:.0f} s = {2 * wall:.0f})"
+                )
                 print("\n".join(went), flush=True)
         finally:
             stack.cli("pbx", "cli", "agi set debug off")
