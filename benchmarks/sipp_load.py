@@ -6,12 +6,23 @@ Each call is a whole registration: menus by RFC 4733 DTMF, a national ID, a spok
 as RTP, the tracking code read back. Prints completed and failed calls, cases created, Asterisk's
 CPU seconds and peak memory, and the FastAGI per-command latency as Asterisk saw it (from each AGI
 reply it sent to the next command it received, on the same channel).
+
+sipp's "successful call" only means the caller's script ran to its BYE: it sends keys on a fixed
+clock and does not listen. So after each run the script also says where every call went: the
+FastAGI server's outcome for each call (and, for calls that filed no case, the step they ended
+at), the node's spool (pending, dead, delivered), the PBX fallback folder, and the errors in
+Asterisk's and the FastAGI server's logs. `--keep` keeps the work folder (logs, spool, database).
+
+The AGI latency comes from Asterisk's AGI debug lines, which carry keys, national IDs and tracking
+codes: they go to a log channel of their own (`logger add channel`), only for the run, in the
+temporary folder, never into messages.log (logger.conf keeps no verbose lines there, R9).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -21,7 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# "[2026-11-23 14:40:01.123] VERBOSE[4242][C-00000001] res_agi.c: <PJSIP/tester-00000001>AGI Tx >> ..."
 LINE = re.compile(r"^\[(?P<ts>[\d-]+ [\d:.]+)\].*<(?P<chan>[^>]+)>AGI (?P<dir>Tx|Rx) ")
+AGI_LOG = "agi-latency.log"  # a channel of its own, for the run only (see the module's text)
+ENDED = re.compile(r"\] ended: (?P<outcome>\S+) via (?P<path>\S*)")
 
 
 def agi_latencies(log_text: str) -> list[float]:
@@ -41,6 +55,81 @@ def agi_latencies(log_text: str) -> list[float]:
     return out
 
 
+def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offset: int) -> list[str]:
+    """Lines saying what became of this run's calls: Asterisk's own word on each (the outcome the
+    dial plan wrote into the CDR, "fallback" for a call the FastAGI server never took), the FastAGI
+    server's log (each call's outcome and path), the spool, the fallback folder and both logs'
+    errors."""
+    import csv
+    from collections import Counter
+
+    from ivr.spool import Spool
+
+    fastagi = (stack.work / "fastagi.log").read_text(errors="replace")[fastagi_offset:]
+    outcomes: Counter[str] = Counter()
+    ended_at: Counter[str] = Counter()
+    for m in ENDED.finditer(fastagi):
+        outcomes[m["outcome"]] += 1
+        if m["outcome"] not in ("registered", "message"):
+            ended_at[m["path"].rsplit(">", 1)[-1] or "the greeting"] += 1
+    errors = Counter(
+        line.split(": ", 1)[-1][:90]
+        for line in fastagi.splitlines()
+        if " ERROR " in line or " WARNING " in line or " CRITICAL " in line
+    )
+    mute_failures = fastagi.count("could not mute the call recording")
+    runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
+    pbx_outcomes: Counter[str] = Counter()
+    with (runtime / "log" / "cdr-csv" / "Master.csv").open(newline="") as f:
+        f.seek(cdr_offset)
+        for row in csv.reader(f):
+            # userfield: service|outcome|tracking code|path (the h extension writes it)
+            pbx_outcomes[[*row[-1].split("|"), "", ""][1] or "(none)"] += 1
+    messages = runtime / "log" / "messages.log"
+    ast_errors: Counter[str] = Counter()
+    if messages.exists():
+        with messages.open(errors="replace") as f:
+            f.seek(messages_offset)
+            for line in f:
+                if "WARNING" in line or "ERROR" in line:
+                    # "[ts] WARNING[lwp][callid] file.c: text": the source and the text, not the ids
+                    text = re.sub(r"^\[[^\]]*\] (\w+)\[[^\]]*\](\[[^\]]*\])? ", r"\1 ", line.strip())
+                    ast_errors[re.sub(r"\d+", "N", text)[:110]] += 1
+    spool = Spool(Path(stack.env["DIDEHBAN_SPOOL_DIR"]), "31", stack.env["DIDEHBAN_SPOOL_KEY"])
+    try:
+        counts = spool.counts()
+        last_errors = Counter(e.last_error for e in spool.entries() if e.last_error)
+    finally:
+        spool.close()
+    fallback = runtime / "spool" / "fallback"
+    fallback_files = len(list(fallback.glob("*.wav"))) if fallback.is_dir() else 0
+    lines = [
+        f"  PBX outcomes (CDR): {dict(pbx_outcomes.most_common())} ({sum(pbx_outcomes.values())} calls)",
+        f"  FastAGI outcomes: {dict(outcomes.most_common())} ({sum(outcomes.values())} calls ended)",
+        f"  no case filed, ended at: {dict(ended_at.most_common(8))}",
+        f"  spool: pending {counts.get('pending', 0)}, dead {counts.get('dead', 0)}, "
+        f"delivered (all runs) {counts.get('delivered', 0)}; fallback messages waiting: {fallback_files}",
+        f"  recording mute failures: {mute_failures}",
+    ]
+    lines += [f"  FastAGI log x{n}: {text}" for text, n in errors.most_common(6)]
+    lines += [f"  spool last error x{n}: {text}" for text, n in last_errors.most_common(3)]
+    lines += [f"  Asterisk log x{n}: {text}" for text, n in ast_errors.most_common(8)]
+    return lines
+
+
+def waiting_for_delivery(stack) -> int:
+    """Cases the node still holds: pending in its spool, or messages in the PBX fallback folder."""
+    from ivr.spool import Spool
+
+    spool = Spool(Path(stack.env["DIDEHBAN_SPOOL_DIR"]), "31", stack.env["DIDEHBAN_SPOOL_KEY"])
+    try:
+        pending = spool.counts().get("pending", 0)
+    finally:
+        spool.close()
+    fallback = Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "spool" / "fallback"
+    return pending + (len(list(fallback.glob("*.wav"))) if fallback.is_dir() else 0)
+
+
 def proc_cpu_rss(pid: int) -> tuple[float, int]:
     import os
 
@@ -57,6 +146,13 @@ def proc_cpu_rss(pid: int) -> tuple[float, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, spool, database)")
+    parser.add_argument(
+        "--no-agi-latency",
+        action="store_true",
+        help="leave Asterisk's AGI debug off (at 500 calls its log lines cost Asterisk CPU and overflow "
+        "its log queue)",
+    )
     args = parser.parse_args()
     from sqlalchemy import func, select
 
@@ -64,14 +160,17 @@ def main() -> int:
     from domain.national_id import with_check_digit
     from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
     from ivr.pbx.timing import total
-    from tests.pbx.conftest import launch, shutdown
+    from tests.pbx.conftest import PORT_SHIFT, launch, shutdown
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(tempfile.mkdtemp(prefix="sipp-load-")) if args.keep else Path(tmp)
         stack = launch(work)
         try:
-            pid = int((Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "run" / "asterisk.pid").read_text())
-            stack.cli("pbx", "cli", "agi set debug on")
+            runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
+            pid = int((runtime / "run" / "asterisk.pid").read_text())
+            if not args.no_agi_latency:
+                stack.cli("pbx", "cli", f"logger add channel {AGI_LOG} verbose")
+                stack.cli("pbx", "cli", "agi set debug on")
             speech = work / "speech.pcap"
             seconds = speech_pcap("سلام. در مرکز نگهداری کودکان به بچه ها غذای کافی نمی دهند.", speech)
             nid = with_check_digit("001354241")
@@ -94,7 +193,8 @@ def main() -> int:
                 Wait(total("case-registered", "your-tracking-code-is") + 9.0),
             ]
             xml = scenario(actions, caller_hangs_up=True)
-            log = Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "log" / "messages.log"
+            log = runtime / "log" / AGI_LOG
+            messages = runtime / "log" / "messages.log"
             print(
                 f"{'calls':>6} {'done':>6} {'failed':>6} {'cases':>6} {'wall s':>7} {'ast CPU s':>9} "
                 f"{'ast RSS MB':>10} {'agi p50 ms':>10} {'p95 ms':>7} {'p99 ms':>7} {'cases in s':>10}"
@@ -103,7 +203,14 @@ def main() -> int:
                 with stack.session() as s:
                     before = s.scalar(select(func.count(Case.id)))
                 offset = log.stat().st_size if log.exists() else 0
+                messages_offset = messages.stat().st_size if messages.exists() else 0
+                fastagi_offset = len((work / "fastagi.log").read_text(errors="replace"))
+                cdr = runtime / "log" / "cdr-csv" / "Master.csv"
+                cdr_offset = cdr.stat().st_size if cdr.exists() else 0
                 cpu0, _ = proc_cpu_rss(pid)
+                servers = {name: stack.processes[name].pid for name in ("fastagi", "backend")}
+                others0 = {name: proc_cpu_rss(server)[0] for name, server in servers.items()}
+                sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 result = run_sipp(
                     xml,
@@ -111,28 +218,35 @@ def main() -> int:
                     user="tester",
                     sip_port=stack.sip_port,
                     workdir=work,
-                    control_port=8900 + n,
-                    media_port=17000,
+                    control_port=8900 + n + PORT_SHIFT,
+                    media_port=17000 + 10 * PORT_SHIFT,
                     calls=n,
                     rate=n,
                     timeout_s=300,
                 )
                 wall = time.perf_counter() - started
                 cpu1, rss = proc_cpu_rss(pid)
+                sipp1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                others = {name: proc_cpu_rss(server)[0] - others0[name] for name, server in servers.items()}
+                sipp_cpu = sipp1.ru_utime + sipp1.ru_stime - sipp0.ru_utime - sipp0.ru_stime
                 done = int(re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 failed = int(re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 # The node spools each case and delivers it behind the call (issue 13): wait for
-                # the deliverer, up to two minutes, before counting.
+                # the deliverer, up to two minutes, before counting: until every call has a case, or
+                # the spool has nothing pending and the fallback folder is empty (a call that never
+                # reached the recording has no case to wait for).
                 for _ in range(240):
                     with stack.session() as s:
                         cases = s.scalar(select(func.count(Case.id))) - before
-                    if cases >= done:
+                    if cases >= done or not waiting_for_delivery(stack):
                         break
                     time.sleep(0.5)
                 delivered_after = time.perf_counter() - started - wall
-                with log.open() as f:
-                    f.seek(offset)
-                    lat = agi_latencies(f.read())
+                lat = []
+                if log.exists():
+                    with log.open() as f:
+                        f.seek(offset)
+                        lat = agi_latencies(f.read())
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0.0] * 99
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {cases:>6} {wall:>7.1f} {cpu1 - cpu0:>9.2f} "
@@ -140,8 +254,20 @@ def main() -> int:
                     f"{delivered_after:>10.1f}",
                     flush=True,
                 )
+                went = where_calls_went(stack, fastagi_offset, messages_offset, cdr_offset)
+                went.append(
+                    f"  CPU s during the calls: Asterisk {cpu1 - cpu0:.1f}, FastAGI {others['fastagi']:.1f}, "
+                    f"backend {others['backend']:.1f}, sipp {sipp_cpu:.1f} "
+                    f"(2 cores x {wall:.0f} s = {2 * wall:.0f})"
+                )
+                print("\n".join(went), flush=True)
         finally:
+            stack.cli("pbx", "cli", "agi set debug off")
+            stack.cli("pbx", "cli", f"logger remove channel {AGI_LOG}")
             shutdown(stack)
+            (runtime / "log" / AGI_LOG).unlink(missing_ok=True)  # keys and national IDs
+            if args.keep:
+                print(f"work folder kept: {work}")
     return 0
 
 
