@@ -126,3 +126,12 @@ def client(db):
 @pytest.fixture
 def ivr_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {TEST_SECRETS['DIDEHBAN_IVR_TOKEN']}"}
+
+
+@pytest.fixture
+def live_server(db) -> Iterator[str]:
+    """The app under uvicorn on a free port, in a thread, on the test database; yields its base URL."""
+    from tests.live_backend import BackendThread
+
+    with BackendThread() as server:
+        yield server.url

@@ -100,7 +100,9 @@ def create_user(request: Request, user: ConsoleUser, form: PostedForm, db: DbSes
     )
 
 
-def _target(db, username: str) -> User:
+def _target(db, user: User, username: str) -> User:
+    """The account an administrator acts on."""
+    require_admin(user)
     target = db.scalar(select(User).where(User.username == username))
     if target is None:
         raise ConsoleError(404, "چنین کاربری نیست.")
@@ -111,15 +113,10 @@ def _target(db, username: str) -> User:
 def set_role(
     username: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, now: Now
 ) -> Response:
-    require_admin(user)
-    target = _target(db, username)
+    target = _target(db, user, username)
+    unit = _unit(db, field(form, "unit"))
     return _account_act(
-        request,
-        db,
-        lambda: accounts.set_role(
-            db, user, target, field(form, "role"), _unit(db, field(form, "unit")), now=now
-        ),
-        "role",
+        request, db, lambda: accounts.set_role(db, user, target, field(form, "role"), unit, now=now), "role"
     )
 
 
@@ -127,8 +124,7 @@ def set_role(
 def set_active(
     username: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, now: Now
 ) -> Response:
-    require_admin(user)
-    target = _target(db, username)
+    target = _target(db, user, username)
     active = field(form, "active") == "1"
     return _account_act(request, db, lambda: accounts.set_active(db, user, target, active, now=now), "active")
 
@@ -137,13 +133,10 @@ def set_active(
 def new_password(
     username: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, now: Now
 ) -> Response:
-    require_admin(user)
-    target = _target(db, username)
+    target = _target(db, user, username)
+    password = field(form, "password")
     return _account_act(
-        request,
-        db,
-        lambda: accounts.reset_password(db, user, target, field(form, "password"), now=now),
-        "password",
+        request, db, lambda: accounts.reset_password(db, user, target, password, now=now), "password"
     )
 
 

@@ -214,19 +214,30 @@ def read_case(
     return case_page(request, db, user, case, now, flash=DONE_FA.get(done))
 
 
-def _act(request: Request, db, user: User, code: str, now, name: str, act: Callable[[Case], Any]) -> Response:
+# What every workflow act is told about who acts and when: the staff API passes the same three.
+Acting = dict[str, Any]
+
+
+def _act(
+    request: Request, db, user: User, code: str, now, name: str, act: Callable[[Case, Acting], Any]
+) -> Response:
     """Run one act as the holder; a refusal shows the case page again with the reason."""
     case = visible_case(db, user, code)
     if not holds(user, case):
         return case_page(request, db, user, case, now, status=403, error=message_fa("not_holder"))
     try:
-        act(case)
+        act(case, {"actor": user.username, "now": now, "user": user})
         db.commit()
     except (referrals.WorkflowError, AttachmentError) as exc:
         db.rollback()
         case = visible_case(db, user, code)
         return case_page(request, db, user, case, now, status=409, error=message_fa(exc.code))
     return redirect(f"/console/cases/{case.tracking_code}?done={name}")
+
+
+def _operators_only(user: User, why: str) -> None:
+    if user.role not in ("operator", "admin"):
+        raise ConsoleError(403, why)
 
 
 def _files(form: FormData) -> list[UploadFile]:
@@ -260,7 +271,7 @@ def save_transcript(
         code,
         now,
         "transcript",
-        lambda case: referrals.record_transcript(db, case, text, actor=user.username, now=now, user=user),
+        lambda case, by: referrals.record_transcript(db, case, text, **by),
     )
 
 
@@ -268,27 +279,20 @@ def save_transcript(
 def screen(
     code: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, now: Now
 ) -> Response:
-    if user.role not in ("operator", "admin"):
-        raise ConsoleError(403, "غربال کار اپراتورهاست.")
-    return _act(
-        request,
-        db,
-        user,
-        code,
-        now,
-        "screen",
-        lambda case: referrals.screen(
+    _operators_only(user, "غربال کار اپراتورهاست.")
+
+    def act(case: Case, by: Acting) -> None:
+        referrals.screen(
             db,
             case,
             category=field(form, "category"),
             urgent=bool(field(form, "urgent")),
             kind=field(form, "kind") or None,
             profile=get_profile(case.service),
-            actor=user.username,
-            now=now,
-            user=user,
-        ),
-    )
+            **by,
+        )
+
+    return _act(request, db, user, code, now, "screen", act)
 
 
 @router.post("/cases/{code}/refer")
@@ -297,20 +301,11 @@ def refer(
 ) -> Response:
     target = db.scalar(select(Unit).where(Unit.code == field(form, "unit")))
 
-    def act(case: Case) -> None:
+    def act(case: Case, by: Acting) -> None:
         if target is None:
             raise referrals.WorkflowError("not_below", "no such unit")
-        referrals.refer(
-            db,
-            vault,
-            get_profile(case.service),
-            case,
-            target,
-            actor=user.username,
-            now=now,
-            note=field(form, "note") or None,
-            user=user,
-        )
+        profile = get_profile(case.service)
+        referrals.refer(db, vault, profile, case, target, note=field(form, "note") or None, **by)
 
     return _act(request, db, user, code, now, "refer", act)
 
@@ -326,18 +321,9 @@ def answer(
     settings: AppSettings,
     now: Now,
 ) -> Response:
-    def act(case: Case) -> None:
+    def act(case: Case, by: Acting) -> None:
         _store_files(db, settings, case, _files(form), user, now)
-        answers.answer(
-            db,
-            vault,
-            get_profile(case.service),
-            case,
-            field(form, "text"),
-            actor=user.username,
-            now=now,
-            user=user,
-        )
+        answers.answer(db, vault, get_profile(case.service), case, field(form, "text"), **by)
 
     return _act(request, db, user, code, now, "answer", act)
 
@@ -346,75 +332,33 @@ def answer(
 def approve(
     code: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, vault: Vault, now: Now
 ) -> Response:
-    return _act(
-        request,
-        db,
-        user,
-        code,
-        now,
-        "approve",
-        lambda case: answers.approve(
-            db,
-            vault,
-            get_profile(case.service),
-            case,
-            actor=user.username,
-            now=now,
-            user=user,
-            note=field(form, "note") or None,
-        ),
-    )
+    def act(case: Case, by: Acting) -> None:
+        answers.approve(db, vault, get_profile(case.service), case, note=field(form, "note") or None, **by)
+
+    return _act(request, db, user, code, now, "approve", act)
 
 
 @router.post("/cases/{code}/send-back")
 def send_back(
     code: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, vault: Vault, now: Now
 ) -> Response:
-    return _act(
-        request,
-        db,
-        user,
-        code,
-        now,
-        "send-back",
-        lambda case: answers.send_back(
-            db,
-            vault,
-            get_profile(case.service),
-            case,
-            field(form, "note"),
-            actor=user.username,
-            now=now,
-            user=user,
-        ),
-    )
+    def act(case: Case, by: Acting) -> None:
+        answers.send_back(db, vault, get_profile(case.service), case, field(form, "note"), **by)
+
+    return _act(request, db, user, code, now, "send-back", act)
 
 
 @router.post("/cases/{code}/reject")
 def reject(
     code: str, request: Request, user: ConsoleUser, form: PostedForm, db: DbSession, vault: Vault, now: Now
 ) -> Response:
-    if user.role not in ("operator", "admin"):
-        raise ConsoleError(403, "رد پرونده کار اپراتورهاست.")
-    return _act(
-        request,
-        db,
-        user,
-        code,
-        now,
-        "reject",
-        lambda case: referrals.reject(
-            db,
-            vault,
-            get_profile(case.service),
-            case,
-            field(form, "why"),
-            field(form, "reason"),
-            actor=user.username,
-            now=now,
-            user=user,
-        ),
-    )
+    _operators_only(user, "رد پرونده کار اپراتورهاست.")
+
+    def act(case: Case, by: Acting) -> None:
+        profile = get_profile(case.service)
+        referrals.reject(db, vault, profile, case, field(form, "why"), field(form, "reason"), **by)
+
+    return _act(request, db, user, code, now, "reject", act)
 
 
 @router.post("/cases/{code}/attachments")
@@ -427,7 +371,7 @@ def attach(
     settings: AppSettings,
     now: Now,
 ) -> Response:
-    def act(case: Case) -> None:
+    def act(case: Case, by: Acting) -> None:
         files = _files(form)
         if not files:
             raise AttachmentError("empty_file", "no file")
@@ -453,8 +397,7 @@ def _chosen(services: dict[str, Any], wanted: str | None) -> str:
 
 @new_case_router.get("/cases/new", response_class=HTMLResponse)
 def new_case_form(request: Request, user: ConsoleUser, service: str | None = None) -> Response:
-    if user.role not in ("operator", "admin"):
-        raise ConsoleError(403, "ثبت پرونده از مجراهای دیگر کار اپراتورهاست.")
+    _operators_only(user, "ثبت پرونده از مجراهای دیگر کار اپراتورهاست.")
     services = _new_case_services(user)
     return render(
         request, "new_case.html", nav="new", services=services, chosen=_chosen(services, service), values={}
@@ -471,8 +414,7 @@ def new_case(
     settings: AppSettings,
     now: Now,
 ) -> Response:
-    if user.role not in ("operator", "admin"):
-        raise ConsoleError(403, "ثبت پرونده از مجراهای دیگر کار اپراتورهاست.")
+    _operators_only(user, "ثبت پرونده از مجراهای دیگر کار اپراتورهاست.")
     services = _new_case_services(user)
     service = field(form, "service")
     values = {k: field(form, k) for k in ("service", "kind", "category", "channel", "description")}

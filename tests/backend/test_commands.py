@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import time
 import httpx
 
 from tests.conftest import TEST_SECRETS
+from tests.live_backend import free_port
 
 
 def _env(tmp_path) -> dict[str, str]:
@@ -19,12 +19,6 @@ def _env(tmp_path) -> dict[str, str]:
     env["DIDEHBAN_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     env["DIDEHBAN_SMS_FILE"] = str(tmp_path / "sms.log")
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_demo_is_idempotent_and_serve_answers(tmp_path):
@@ -53,7 +47,7 @@ def test_demo_is_idempotent_and_serve_answers(tmp_path):
     calls = subprocess.run([*run, "calls"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert calls.returncode == 0 and "no calls logged yet" in calls.stdout
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*run, "serve", "--port", str(port)],
         env=env,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,29 +45,6 @@ def database_url(tmp_path_factory) -> str:
     # SQLite only: the browser drives the pages, and every route under them runs on SQLite and
     # PostgreSQL in tests/backend. A second browser pass would add a minute to CI and test no new code.
     return f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'test.sqlite3'}"
-
-
-@pytest.fixture
-def live_server(db) -> Iterator[str]:
-    """The app under uvicorn on a free port, in a thread; yields its base URL."""
-    import uvicorn
-
-    from backend.api.main import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 def shoot(page, name: str) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from backend.core.security import hash_password
-from backend.models import CallLog, Case, Recording, Unit, User
+from backend.models import CallLog, Case, Recording
 from tests.backend.api.test_cases import NID, PHONE
 from tests.browser.conftest import DESKTOP, shoot
+from tests.factories import add_staff
 
 pytestmark = pytest.mark.browser
 PASSWORD = "demo-password-1482"
@@ -48,21 +48,7 @@ def tone_wav(seconds: float = 2.0, rate: int = 8000) -> bytes:
 
 @pytest.fixture
 def people(db):
-    units = {u.code: u for u in db.scalars(select(Unit))}
-    now = dt.datetime.now(dt.UTC)
-    for username, role, unit in STAFF:
-        db.add(
-            User(
-                username=username,
-                full_name=f"کاربر {username}",
-                role=role,
-                unit=units.get(unit),
-                password_hash=hash_password(PASSWORD),
-                last_inbox_at=now,
-                created_at=now,
-            )
-        )
-    db.commit()
+    add_staff(db, STAFF, PASSWORD, dt.datetime.now(dt.UTC))
 
 
 CALL_ID = "1763900000.42"

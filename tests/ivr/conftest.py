@@ -4,15 +4,12 @@ play Asterisk's part over TCP with ivr.phone.AsteriskSide."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 
 from tests.conftest import clear_caches
+from tests.live_backend import BackendThread, free_port
 
 # Every IVR node has its own prefix and spool key; the tests' node is no exception.
 NODE_ENV = {"DIDEHBAN_NODE_PREFIX": "21", "DIDEHBAN_SPOOL_KEY": Fernet.generate_key().decode()}
@@ -25,35 +22,6 @@ def node_env(monkeypatch):
     clear_caches()
     yield
     clear_caches()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class BackendThread:
-    def __init__(self, port: int) -> None:
-        from backend.api.main import create_app
-
-        self.port = port
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> BackendThread:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("backend did not start")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture

@@ -6,41 +6,16 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from backend.models import Caller, Case, CaseCode, OutboundMessage
 from domain.national_id import with_check_digit
 from domain.tracking_code import new_tracking_code
 from tests.backend.api.test_cases import new_case
-
-
-@pytest.fixture
-def live_server(db):
-    """The app under uvicorn on a free port, in a thread; yields its base URL."""
-    import uvicorn
-
-    from backend.api.main import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 def post_at_once(url: str, headers: dict[str, str], bodies: list[dict]) -> list[httpx.Response]:

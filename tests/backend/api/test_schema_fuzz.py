@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.live_backend import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 REPORTS = ROOT / "var" / "schemathesis"
 
 pytestmark = pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is installed by make test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def live_backend(settings_env, database_url):
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     log = (settings_env / "serve.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],

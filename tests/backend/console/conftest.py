@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 
-from backend.core.security import hash_password
-from backend.models import Unit, User
 from tests.backend.api.test_staff import PASSWORD, START, clock  # noqa: F401
+from tests.factories import add_staff
 
 # username, role, unit
 STAFF = [
@@ -27,20 +25,7 @@ STAFF = [
 
 @pytest.fixture
 def staff(db):
-    units = {u.code: u for u in db.scalars(select(Unit))}
-    for username, role, unit in STAFF:
-        db.add(
-            User(
-                username=username,
-                full_name=f"کاربر {username}",
-                role=role,
-                unit=units.get(unit),
-                password_hash=hash_password(PASSWORD),
-                last_inbox_at=START,
-                created_at=START,
-            )
-        )
-    db.commit()
+    add_staff(db, STAFF, PASSWORD, START)
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
