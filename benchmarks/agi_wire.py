@@ -67,6 +67,9 @@ class AgiWire:
 
     port: int
     fastagi: list[float] = field(default_factory=list)  # seconds
+    # The FastAGI turnarounds again, by the verb of the command that ended them ("GET DATA" after a
+    # slow one: the flow was busy before asking for the national ID, e.g. muting the recording).
+    fastagi_by_verb: dict[str, list[float]] = field(default_factory=dict)
     asterisk: list[float] = field(default_factory=list)
     packets: int = 0
 
@@ -148,5 +151,6 @@ class AgiWire:
             verb = b" ".join(payload.split(b" ", 2)[:2]).strip().decode(errors="replace").upper()
             if conn.last_reply is not None:
                 self.fastagi.append(at - conn.last_reply)
+                self.fastagi_by_verb.setdefault(verb, []).append(at - conn.last_reply)
                 conn.last_reply = None
             conn.pending = (verb, at)

@@ -276,6 +276,8 @@ def main() -> int:
                     f"  AGI on the wire: FastAGI turnaround {percentiles(wire.fastagi)}; Asterisk's reply to "
                     f"commands that return at once {percentiles(wire.asterisk)}",
                 ]
+                slowest = sorted(wire.fastagi_by_verb.items(), key=lambda kv: -sum(kv[1]))[:5]
+                went += [f"    before {verb}: {percentiles(turns)}" for verb, turns in slowest]
                 if log.exists():
                     with log.open() as f:
                         f.seek(offset)
