@@ -4,8 +4,11 @@
 
 Each call is a whole registration: menus by RFC 4733 DTMF, a national ID, a spoken message streamed
 as RTP, the tracking code read back. Prints completed and failed calls, cases created, Asterisk's
-CPU seconds and peak memory, and the FastAGI per-command latency as Asterisk saw it (from each AGI
-reply it sent to the next command it received, on the same channel).
+CPU seconds and peak memory, and the AGI turnaround read on the wire (benchmarks/agi_wire.py: the
+packets between Asterisk and the FastAGI server on loopback, timed by the kernel, so neither does any
+extra work): the FastAGI server's (from each AGI reply to the next command, on the same call: the
+agi p50/p95/p99 columns) and Asterisk's own (from a command to its reply, for commands that return
+at once).
 
 sipp's "successful call" only means the caller's script ran to its BYE: it sends keys on a fixed
 clock and does not listen. So after each run the script also says where every call went: the
@@ -13,14 +16,16 @@ FastAGI server's outcome for each call (and, for calls that filed no case, the s
 at), the node's spool (pending, dead, delivered), the PBX fallback folder, and the errors in
 Asterisk's and the FastAGI server's logs. `--keep` keeps the work folder (logs, spool, database).
 
-The AGI latency comes from Asterisk's AGI debug lines, which carry keys, national IDs and tracking
-codes: they go to a log channel of their own (`logger add channel`), only for the run, in the
-temporary folder, never into messages.log (logger.conf keeps no verbose lines there, R9).
+`--agi-debug` also measures it the old way, from Asterisk's AGI debug lines (they cost Asterisk CPU
+and overflow its log queue at 500 calls). Those lines carry keys, national IDs and tracking codes:
+they go to a log channel of their own (`logger add channel`), only for the run, in the temporary
+folder, never into messages.log (logger.conf keeps no verbose lines there, R9).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import statistics
@@ -53,6 +58,15 @@ def agi_latencies(log_text: str) -> list[float]:
         elif m["chan"] in last_tx:
             out.append((at - last_tx.pop(m["chan"])).total_seconds())
     return out
+
+
+def quantiles(samples: list[float]) -> list[float]:
+    return statistics.quantiles(samples, n=100) if len(samples) > 2 else [0.0] * 99
+
+
+def percentiles(samples: list[float]) -> str:
+    q = quantiles(samples)
+    return f"p50 {q[49] * 1000:.2f} ms, p95 {q[94] * 1000:.2f}, p99 {q[98] * 1000:.2f} ({len(samples)} turns)"
 
 
 def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offset: int) -> list[str]:
@@ -148,15 +162,18 @@ def main() -> int:
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, spool, database)")
     parser.add_argument(
-        "--no-agi-latency",
+        "--agi-debug",
         action="store_true",
-        help="leave Asterisk's AGI debug off (at 500 calls its log lines cost Asterisk CPU and overflow "
-        "its log queue)",
+        help="also time AGI from Asterisk's debug lines (at 500 calls they cost Asterisk CPU and overflow "
+        "its log queue; the wire measurement costs it nothing)",
     )
+    # Kept for old command lines: Asterisk's AGI debug is now off unless --agi-debug.
+    parser.add_argument("--no-agi-latency", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from sqlalchemy import func, select
 
     from backend.models import Case
+    from benchmarks.agi_wire import AgiWire
     from domain.national_id import with_check_digit
     from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
     from ivr.pbx.timing import total
@@ -168,7 +185,7 @@ def main() -> int:
         try:
             runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
             pid = int((runtime / "run" / "asterisk.pid").read_text())
-            if not args.no_agi_latency:
+            if args.agi_debug:
                 stack.cli("pbx", "cli", f"logger add channel {AGI_LOG} verbose")
                 stack.cli("pbx", "cli", "agi set debug on")
             speech = work / "speech.pcap"
@@ -197,7 +214,8 @@ def main() -> int:
             messages = runtime / "log" / "messages.log"
             print(
                 f"{'calls':>6} {'done':>6} {'failed':>6} {'cases':>6} {'wall s':>7} {'ast CPU s':>9} "
-                f"{'ast RSS MB':>10} {'agi p50 ms':>10} {'p95 ms':>7} {'p99 ms':>7} {'cases in s':>10}"
+                f"{'ast RSS MB':>10} {'agi p50 ms':>10} {'p95 ms':>7} {'p99 ms':>7} {'cases in s':>10} "
+                f"{'load avg':>8}"
             )
             for n in args.calls:
                 with stack.session() as s:
@@ -211,6 +229,8 @@ def main() -> int:
                 servers = {name: stack.processes[name].pid for name in ("fastagi", "backend")}
                 others0 = {name: proc_cpu_rss(server)[0] for name, server in servers.items()}
                 sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                self0 = resource.getrusage(resource.RUSAGE_SELF)
+                wire = AgiWire(int(stack.env["DIDEHBAN_FASTAGI_PORT"])).start()
                 started = time.perf_counter()
                 result = run_sipp(
                     xml,
@@ -225,6 +245,9 @@ def main() -> int:
                     timeout_s=300,
                 )
                 wall = time.perf_counter() - started
+                wire.stop()
+                self1 = resource.getrusage(resource.RUSAGE_SELF)
+                load = os.getloadavg()
                 cpu1, rss = proc_cpu_rss(pid)
                 sipp1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 others = {name: proc_cpu_rss(server)[0] - others0[name] for name, server in servers.items()}
@@ -242,28 +265,37 @@ def main() -> int:
                         break
                     time.sleep(0.5)
                 delivered_after = time.perf_counter() - started - wall
-                lat = []
-                if log.exists():
-                    with log.open() as f:
-                        f.seek(offset)
-                        lat = agi_latencies(f.read())
-                q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0.0] * 99
+                q = quantiles(wire.fastagi)
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {cases:>6} {wall:>7.1f} {cpu1 - cpu0:>9.2f} "
                     f"{rss / 2**20:>10.1f} {q[49] * 1000:>10.2f} {q[94] * 1000:>7.2f} {q[98] * 1000:>7.2f} "
-                    f"{delivered_after:>10.1f}",
+                    f"{delivered_after:>10.1f} {load[0]:>8.2f}",
                     flush=True,
                 )
-                went = where_calls_went(stack, fastagi_offset, messages_offset, cdr_offset)
+                went = [
+                    f"  AGI on the wire: FastAGI turnaround {percentiles(wire.fastagi)}; Asterisk's reply to "
+                    f"commands that return at once {percentiles(wire.asterisk)}",
+                ]
+                slowest = sorted(wire.fastagi_by_verb.items(), key=lambda kv: -sum(kv[1]))[:5]
+                went += [f"    before {verb}: {percentiles(turns)}" for verb, turns in slowest]
+                if log.exists():
+                    with log.open() as f:
+                        f.seek(offset)
+                        debug = agi_latencies(f.read())
+                    went.append(f"  AGI from Asterisk's debug lines: {percentiles(debug)}")
+                went += where_calls_went(stack, fastagi_offset, messages_offset, cdr_offset)
                 went.append(
                     f"  CPU s during the calls: Asterisk {cpu1 - cpu0:.1f}, FastAGI {others['fastagi']:.1f}, "
-                    f"backend {others['backend']:.1f}, sipp {sipp_cpu:.1f} "
-                    f"(2 cores x {wall:.0f} s = {2 * wall:.0f})"
+                    f"backend {others['backend']:.1f}, sipp {sipp_cpu:.1f}, this script (the wire capture) "
+                    f"{self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime:.1f} "
+                    f"(2 cores x {wall:.0f} s = {2 * wall:.0f}); load average {load[0]:.2f} {load[1]:.2f} "
+                    f"{load[2]:.2f}; Asterisk {1000 * (cpu1 - cpu0) / (n * wall):.2f} ms CPU a call-second"
                 )
                 print("\n".join(went), flush=True)
         finally:
-            stack.cli("pbx", "cli", "agi set debug off")
-            stack.cli("pbx", "cli", f"logger remove channel {AGI_LOG}")
+            if args.agi_debug:
+                stack.cli("pbx", "cli", "agi set debug off")
+                stack.cli("pbx", "cli", f"logger remove channel {AGI_LOG}")
             shutdown(stack)
             (runtime / "log" / AGI_LOG).unlink(missing_ok=True)  # keys and national IDs
             if args.keep:

@@ -11,10 +11,12 @@ from pathlib import Path
 
 from prompts.catalog import TONES, load_catalog
 from prompts.paths import LANGUAGE, audio_dir
-from prompts.render import install_audio, make_tone, render_to
+from prompts.render import TELEPHONE_FORMATS, install_audio, make_tone, render_to
 
 RECORDED_DIR = Path(__file__).with_name("recorded") / LANGUAGE
 MANIFEST = ".manifest.json"
+# Every file a catalog prompt has: a build from before a format was added makes the missing ones.
+SUFFIXES = (".wav", ".wav16", *(suffix for suffix, _ in TELEPHONE_FORMATS))
 
 
 @dataclass
@@ -64,7 +66,7 @@ def build(
         recorded = recorded if recorded.exists() else None
         key = _source_key(prompt_id, catalog[prompt_id], engine, recorded)
         base = out / prompt_id
-        if manifest.get(prompt_id) == key and Path(f"{base}.wav").exists() and Path(f"{base}.wav16").exists():
+        if manifest.get(prompt_id) == key and all(Path(f"{base}{suffix}").exists() for suffix in SUFFIXES):
             return prompt_id, "skipped", key
         if recorded is not None:
             install_audio(recorded, base)

@@ -15,7 +15,8 @@ def audio_dir() -> Path:
 
 
 def prompt_file(prompt_id: str) -> str:
-    """Absolute path without extension, as Asterisk sees it (it picks .wav or .wav16 itself)."""
+    """Absolute path without extension, as Asterisk sees it (it picks the file needing no transcoding
+    for the call: .ulaw or .alaw, else .wav or .wav16)."""
     settings = get_settings()
     base = settings.sounds_dir_on_pbx or str(settings.prompts_dir / "audio")
     return f"{base.rstrip('/')}/{LANGUAGE}/{prompt_id}"

@@ -167,3 +167,30 @@ def test_no_keys_in_the_logs_and_each_ami_user_has_only_what_it_uses(settings_en
     listener, ivr = manager["didehban"], manager["didehban-ivr"]
     assert set(listener["read"].split(",")) == {"call", "dialplan", "cdr"} and listener["write"] == ""
     assert ivr["read"] == "" and ivr["write"] == "call"
+
+
+def test_messages_nobody_reads_are_never_made(settings_env):
+    """Issue 13: at 500 calls Asterisk built two AGIExec messages per AGI command and RTCP reports
+    every 5 s per call, for AMI users that never read them; the manager's taskprocessor fell behind.
+    stasis.conf declines them. What the listener reads (Newchannel, Newstate, VarSet, Hangup, Cdr)
+    stays, and so do the DTMF messages: the manager does not start without them."""
+    from ivr.pbx.config import render
+    from ivr.settings import get_settings
+
+    files = render(get_settings(), srv="/srv/ivr", moddir="/m")
+    lines = [line.strip() for line in files["stasis.conf"].splitlines() if not line.startswith(";")]
+    declined = {line.split("=", 1)[1].strip() for line in lines if line.startswith("decline")}
+    assert "[declined_message_types]" in lines
+    assert {
+        "agi_exec_start_type",
+        "agi_exec_end_type",
+        "ast_rtp_rtcp_sent_type",
+        "ast_rtp_rtcp_received_type",
+    } <= declined
+    needed = {
+        "ast_channel_snapshot_type",
+        "ast_channel_varset_type",
+        "ast_channel_dtmf_begin_type",
+        "ast_channel_dtmf_end_type",
+    }
+    assert not declined & needed

@@ -227,6 +227,35 @@ def test_build_is_incremental_and_recordings_override(prompts_dir, tmp_path):
     assert 4 < _wav_stats(out / "main-menu.wav")[3] < 12
 
 
+def _ulaw_to_linear(byte: int) -> int:
+    """G.711 mu-law to 16-bit linear (ITU-T G.711)."""
+    byte = ~byte & 0xFF
+    magnitude = ((((byte & 0x0F) << 3) + 0x84) << ((byte & 0x70) >> 4)) - 0x84
+    return -magnitude if byte & 0x80 else magnitude
+
+
+def test_catalog_prompts_ship_in_the_calls_codecs(prompts_dir):
+    """Issue 13 (500 SIP calls): with only .wav (16-bit linear) Asterisk transcoded every 20 ms frame
+    of every prompt to the call's G.711. The build writes .ulaw and .alaw beside the .wav, the same
+    audio at one byte a sample, and a build made before them fills them in rather than skip."""
+    from prompts.build import build
+
+    out = prompts_dir / "audio" / "fa"
+    assert build(only=["goodbye"]).rendered == ["goodbye"]
+    with wave.open(str(out / "goodbye.wav")) as w:
+        linear = array.array("h", w.readframes(w.getnframes()))
+    ulaw = (out / "goodbye.ulaw").read_bytes()
+    assert len(ulaw) == len(linear) == (out / "goodbye.alaw").stat().st_size
+    # The same speech: mu-law keeps a sample within its step (under 1/16 of the sample's size).
+    assert all(abs(_ulaw_to_linear(b) - x) <= abs(x) / 16 + 40 for b, x in zip(ulaw, linear, strict=True))
+    assert max(abs(x) for x in linear) > 5000
+
+    (out / "goodbye.ulaw").unlink()
+    (out / "goodbye.alaw").unlink()
+    again = build(only=["goodbye"])
+    assert again.rendered == ["goodbye"] and (out / "goodbye.ulaw").stat().st_size == len(ulaw)
+
+
 def test_gtts_refuses_persian_at_once(prompts_dir, tmp_path):
     import time
 
