@@ -9,11 +9,11 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
+from domain.call_profiles import WEEKDAYS
 from domain.privacy import mask_phone
-from domain.profiles import WEEKDAYS, ServiceProfile
 from ivr import dialplan_variables as var
 from ivr.agi import AgiCommandError
 from ivr.ami.mute import MuteFailed, mixmonitor_mute
@@ -21,6 +21,9 @@ from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.settings import IvrSettings
 from ivr.spool import Spool
+
+if TYPE_CHECKING:  # pydantic: not imported by a process-per-call script (issue 13)
+    from domain.profiles import ServiceProfile
 
 log = logging.getLogger("ivr.call")
 
