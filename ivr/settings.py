@@ -73,6 +73,8 @@ _EXPECTED = {
 
 def _coerce(name: str, kind: str, value: Any) -> Any:
     """A field's value as its declared type (env values are strings), or InvalidSetting."""
+    if kind not in _EXPECTED:
+        raise TypeError(f"IvrSettings.{name}: no reader for the type {kind!r}")  # a field of a new type
     try:
         if kind == "str" and isinstance(value, str):
             return value
