@@ -13,7 +13,6 @@ pydantic-settings matched them; a value of the wrong type is refused at start-up
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -89,33 +88,41 @@ def _coerce(name: str, kind: str, value: Any) -> Any:
     raise InvalidSetting(f"DIDEHBAN_{name.upper()}: {value!r} {_EXPECTED[kind]}")
 
 
-@dataclasses.dataclass
 class IvrSettings:
-    @classmethod
-    def from_env(cls, env_file: str | None = ".env") -> IvrSettings:
-        """The environment first, then the env file, each DIDEHBAN_<field name>."""
-        found = read_env_file(Path(env_file)) if env_file else {}
-        found.update((name.lower(), value) for name, value in os.environ.items())
-        return cls(
-            **{
-                f.name: found[ENV_PREFIX + f.name]
-                for f in dataclasses.fields(cls)
-                if ENV_PREFIX + f.name in found
-            }
-        )
+    """Every DIDEHBAN_ setting of the node: the class attributes below, annotated with their type, are
+    the defaults. Not a dataclass: generating its methods cost a process-per-call script more than
+    the whole reader (issue 13)."""
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f.name, f.type, getattr(self, f.name)))
+    def __init__(self, **values: Any) -> None:
+        fields = _fields()
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise TypeError(f"IvrSettings has no setting {', '.join(unknown)}")
+        for name, kind in fields.items():
+            setattr(
+                self,
+                name,
+                _coerce(name, kind, values[name] if name in values else getattr(IvrSettings, name)),
+            )
         if self.node_prefix:  # empty: not set, which require_node refuses
             try:
                 check_prefix(self.node_prefix)
             except ValueError as exc:
                 raise InvalidSetting(f"DIDEHBAN_NODE_PREFIX: {exc}") from None
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IvrSettings) and vars(self) == vars(other)
+
+    @classmethod
+    def from_env(cls, env_file: str | None = ".env") -> IvrSettings:
+        """The environment first, then the env file, each DIDEHBAN_<field name>."""
+        found = read_env_file(Path(env_file)) if env_file else {}
+        found.update((name.lower(), value) for name, value in os.environ.items())
+        return cls(**{name: found[ENV_PREFIX + name] for name in _fields() if ENV_PREFIX + name in found})
+
     def model_copy(self, *, update: dict[str, Any] | None = None) -> IvrSettings:
         """A copy with some settings changed (checked again), as pydantic's model_copy."""
-        return dataclasses.replace(self, **(update or {}))
+        return IvrSettings(**{**vars(self), **(update or {})})
 
     # --- the backend over HTTP ------------------------------------------------------------------
     backend_url: str = "http://127.0.0.1:8000"
@@ -181,6 +188,11 @@ class IvrSettings:
         if problem:
             raise NodeNotConfigured(problem)
         return self
+
+
+def _fields() -> dict[str, str]:
+    """Each setting's name and type (as written: annotations are not evaluated)."""
+    return IvrSettings.__annotations__
 
 
 def env_file(default: str = ".env") -> str:

@@ -10,7 +10,6 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
-from zoneinfo import ZoneInfo
 
 from domain.call_profiles import WEEKDAYS
 from domain.privacy import mask_phone
@@ -127,6 +126,8 @@ class Call:
                     self.log("could not unmute the call recording: %s", exc)
 
     def operator_open(self, now: dt.datetime | None = None) -> bool:
+        from zoneinfo import ZoneInfo  # only menu 0 and after failures ask (issue 13: per-call imports)
+
         hours = self.profile.operator_hours
         local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.profile.timezone))
         return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() < hours.end
