@@ -8,9 +8,14 @@ for the backend to take it: the FastAGI server's deliverer on the same node, or 
 deliver` run by the scheduler, sends spooled cases on.
 
 Asterisk starts this script in its own working directory, so settings never come from a `.env` there:
-they are read from DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env (ivr.settings.agi_settings). Without
-its own DIDEHBAN_NODE_PREFIX and DIDEHBAN_SPOOL_KEY the script refuses the call (AGISTATUS=FAILURE,
-so the dial plan takes a fallback message) rather than issue codes another node may issue too.
+they are read from DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env (ivr.settings.agi_settings), and
+so are the prompts' paths. Without its own DIDEHBAN_NODE_PREFIX and DIDEHBAN_SPOOL_KEY the script
+refuses the call (AGISTATUS=FAILURE, so the dial plan takes a fallback message) rather than issue
+codes another node may issue too.
+
+Asterisk starts a Python for every call: this script imports only what a call uses (issue 13: at
+most 150 ms of CPU per whole call, interpreter start included). No pydantic, YAML, `cryptography`,
+httpx or backend module is imported for a new case (tests/ivr/test_agi_script_imports.py).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class Pyst2Channel(Channel):
 
 
 async def run(session: pyst2.AGI, argv: list[str]) -> int:
-    from domain.profiles import profiles_in
+    from agi_scripts.call_profiles import call_profiles
     from ivr.backend_client import BackendClient
     from ivr.flows.hotline import handle_call
     from ivr.settings import agi_settings
@@ -63,13 +68,16 @@ async def run(session: pyst2.AGI, argv: list[str]) -> int:
     settings = agi_settings().require_node()
     client = BackendClient(settings)
     spool = Spool(settings.spool_dir, settings.node_prefix, settings.spool_key)
+    # The profiles' call fields from a copy in the spool folder (made by the first call after a
+    # change): neither pydantic nor the YAML library is imported for a call (issue 13).
+    profiles = call_profiles(settings.services_dir, settings.spool_dir)
     try:
         await handle_call(
             Pyst2Channel(CallInfo.from_environment(env), session),
             settings=settings,
             client=client,
             spool=spool,
-            profiles=profiles_in(str(settings.services_dir)),
+            profiles=profiles,
         )
     finally:
         await client.close()

@@ -12,12 +12,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
+from domain.call_profiles import WEEKDAYS  # noqa: F401 - one list of weekdays, imported from here too
+
 # The repository root: profiles may name a holidays file relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 UnitLevel = Literal["national", "province", "county", "centre", "governorate", "agency"]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class UnitSpec(BaseModel):

@@ -5,9 +5,10 @@ Where they are read from: the environment first, then an env file. Commands run 
 the working directory (as `make run` writes it); an AGI script started by Asterisk has no working
 directory of ours, so it reads a fixed path (DIDEHBAN_ENV_FILE, else /etc/didehban/ivr.env).
 
-Read by a few lines here rather than pydantic-settings: a process-per-call AGI script starts for
-every call, and that package was a third of its start-up (issue 13). Names are matched in any case,
-as pydantic-settings matched them.
+Plain Python, not pydantic: a process-per-call AGI script reads these for every call, and pydantic's
+import alone cost more than the whole call may (issue 13). Names are matched in any case, as
+pydantic-settings matched them; a value of the wrong type is refused at start-up naming its variable
+(InvalidSetting), and the checks the backend shares live in domain.node_settings.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from domain.node_settings import check_prefix, node_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AGI_ENV_FILE = "/etc/didehban/ivr.env"
@@ -24,6 +26,10 @@ AGI_ENV_FILE = "/etc/didehban/ivr.env"
 
 class NodeNotConfigured(RuntimeError):
     """A setting this node cannot run without (its tracking-code prefix, its spool key)."""
+
+
+class InvalidSetting(NodeNotConfigured, ValueError):
+    """A setting whose value this node cannot use (a port that is not a number, a bad prefix)."""
 
 
 ENV_PREFIX = "didehban_"
@@ -55,17 +61,68 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-class IvrSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+# What a value of each field type must be, said as InvalidSetting says it.
+_EXPECTED = {
+    "str": "is not text",
+    "int": "is not a whole number",
+    "float": "is not a number",
+    "Path": "is not a path",
+}
+
+
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    """A field's value as its declared type (env values are strings), or InvalidSetting."""
+    if kind not in _EXPECTED:
+        raise TypeError(f"IvrSettings.{name}: no reader for the type {kind!r}")  # a field of a new type
+    try:
+        if kind == "str" and isinstance(value, str):
+            return value
+        if kind == "int" and not (isinstance(value, float) and not value.is_integer()):
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "Path":
+            return Path(value)
+    except (TypeError, ValueError):
+        pass
+    raise InvalidSetting(f"DIDEHBAN_{name.upper()}: {value!r} {_EXPECTED[kind]}")
+
+
+class IvrSettings:
+    """Every DIDEHBAN_ setting of the node: the class attributes below, annotated with their type, are
+    the defaults. Not a dataclass: generating its methods cost a process-per-call script more than
+    the whole reader (issue 13)."""
+
+    def __init__(self, **values: Any) -> None:
+        fields = _fields()
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise TypeError(f"IvrSettings has no setting {', '.join(unknown)}")
+        for name, kind in fields.items():
+            setattr(
+                self,
+                name,
+                _coerce(name, kind, values[name] if name in values else getattr(IvrSettings, name)),
+            )
+        if self.node_prefix:  # empty: not set, which require_node refuses
+            try:
+                check_prefix(self.node_prefix)
+            except ValueError as exc:
+                raise InvalidSetting(f"DIDEHBAN_NODE_PREFIX: {exc}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IvrSettings) and vars(self) == vars(other)
 
     @classmethod
     def from_env(cls, env_file: str | None = ".env") -> IvrSettings:
         """The environment first, then the env file, each DIDEHBAN_<field name>."""
         found = read_env_file(Path(env_file)) if env_file else {}
         found.update((name.lower(), value) for name, value in os.environ.items())
-        return cls(
-            **{field: found[ENV_PREFIX + field] for field in cls.model_fields if ENV_PREFIX + field in found}
-        )
+        return cls(**{name: found[ENV_PREFIX + name] for name in _fields() if ENV_PREFIX + name in found})
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> IvrSettings:
+        """A copy with some settings changed (checked again), as pydantic's model_copy."""
+        return IvrSettings(**{**vars(self), **(update or {})})
 
     # --- the backend over HTTP ------------------------------------------------------------------
     backend_url: str = "http://127.0.0.1:8000"
@@ -84,7 +141,7 @@ class IvrSettings(BaseModel):
     # --- this node --------------------------------------------------------------------------------
     # Two digits that start every tracking code this node issues (every phone case's code). No
     # default: two nodes sharing one prefix could issue the same code (require_node refuses to start).
-    node_prefix: str = Field(default="", pattern=r"^([1-9][0-9])?$")
+    node_prefix: str = ""
     # Fernet key encrypting the spool's payloads (national IDs, phone numbers) on this node's disk.
     spool_key: str = ""
     fastagi_host: str = "127.0.0.1"
@@ -127,14 +184,15 @@ class IvrSettings(BaseModel):
 
     def require_node(self) -> IvrSettings:
         """Refuse to answer calls without this node's own prefix and spool key."""
-        if not self.node_prefix:
-            raise NodeNotConfigured(
-                "DIDEHBAN_NODE_PREFIX is not set: give every IVR node its own two-digit prefix "
-                "(for example DIDEHBAN_NODE_PREFIX=21), so codes issued offline never collide"
-            )
-        if not self.spool_key:
-            raise NodeNotConfigured("DIDEHBAN_SPOOL_KEY is not set (`didehban keys` prints one)")
+        problem = node_problem(self.node_prefix, self.spool_key)
+        if problem:
+            raise NodeNotConfigured(problem)
         return self
+
+
+def _fields() -> dict[str, str]:
+    """Each setting's name and type (as written: annotations are not evaluated)."""
+    return IvrSettings.__annotations__
 
 
 def env_file(default: str = ".env") -> str:
@@ -148,5 +206,8 @@ def get_settings() -> IvrSettings:
 
 
 def agi_settings() -> IvrSettings:
-    """The settings of an AGI script started by Asterisk: a fixed file, never the working directory."""
-    return IvrSettings.from_env(env_file(AGI_ENV_FILE))
+    """The settings of an AGI script started by Asterisk: a fixed file, never the working directory.
+    Every later reader in the process (the prompts' paths read get_settings) reads that file too."""
+    os.environ.setdefault("DIDEHBAN_ENV_FILE", AGI_ENV_FILE)
+    get_settings.cache_clear()
+    return get_settings()

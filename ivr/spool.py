@@ -14,6 +14,7 @@ case is deleted (only a count of deliveries is kept).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
+from domain.node_settings import check_spool_key
 from domain.privacy import without_identities
 from domain.tracking_code import new_tracking_code
+from ivr.fernet_token import fernet_encrypt
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +76,26 @@ def private_file(path: Path) -> Path:
 
 
 class Sealer:
-    """Encrypts what a spool keeps: JSON in, Fernet token out."""
+    """Encrypts what a spool keeps: JSON in, Fernet token out.
+
+    Sealing (every call) goes without `cryptography` (ivr.fernet_token, same tokens); opening (the
+    deliverer, `didehban spool`) imports its Fernet on first use (issue 13)."""
 
     def __init__(self, key: str) -> None:
-        if not key:
-            raise SpoolKeyError("DIDEHBAN_SPOOL_KEY is not set (`didehban keys` prints one)")
         try:
-            self._fernet = Fernet(key.encode())
-        except (ValueError, TypeError) as exc:
-            raise SpoolKeyError(
-                "DIDEHBAN_SPOOL_KEY is not a Fernet key (`didehban keys` prints one)"
-            ) from exc
+            self._key = check_spool_key(key)
+        except ValueError as exc:
+            raise SpoolKeyError(str(exc)) from None
+        self._fernet: Any = None
 
     def seal(self, payload: dict[str, Any]) -> str:
-        return self._fernet.encrypt(json.dumps(payload, ensure_ascii=False).encode()).decode()
+        return fernet_encrypt(self._key, json.dumps(payload, ensure_ascii=False).encode())
 
     def open(self, token: str) -> dict[str, Any]:
+        from cryptography.fernet import Fernet, InvalidToken
+
+        if self._fernet is None:
+            self._fernet = Fernet(base64.urlsafe_b64encode(self._key))
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken as exc:

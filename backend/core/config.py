@@ -3,14 +3,14 @@ optionally through a `.env` file in the working directory that `make run` writes
 
 from __future__ import annotations
 
-import json
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from domain import node_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     backend_url: str = "http://127.0.0.1:8000"
     backend_timeout_seconds: float = 3.0
     # Two digits that start every tracking code this node issues while the backend is down.
-    node_prefix: str = Field(default="21", pattern=r"^[1-9][0-9]$")
+    node_prefix: str = "21"
     # Prefix of tracking codes the backend issues itself.
-    backend_prefix: str = Field(default="10", pattern=r"^[1-9][0-9]$")
+    backend_prefix: str = "10"
     # The prefixes of every IVR node allowed to issue codes offline, as the backend checks them
     # ("21,22" or JSON). Unset: this host's own node_prefix. The backend's prefix never counts.
     node_prefixes: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -173,23 +173,21 @@ class Settings(BaseSettings):
     # The console marks a draft's words below this confidence (0..1, vosk's "conf") as doubtful.
     transcript_low_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
 
+    # The prefix rules are the IVR node's too (ivr.settings): one copy, in domain.node_settings.
+    @field_validator("node_prefix", "backend_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        return node_settings.check_prefix(value)
+
     @field_validator("node_prefixes", mode="before")
     @classmethod
     def _split_prefixes(cls, value: object) -> object:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return node_settings.split_prefixes(value)
 
     @field_validator("node_prefixes")
     @classmethod
     def _check_prefixes(cls, value: list[str]) -> list[str]:
-        for prefix in value:
-            if not re.fullmatch(r"[1-9][0-9]", prefix):
-                raise ValueError(f"a node prefix is two digits, not starting with 0: {prefix!r}")
-        return value
+        return node_settings.check_prefixes(value)
 
     @model_validator(mode="after")
     def _default_node_prefixes(self) -> Settings:
@@ -199,7 +197,7 @@ class Settings(BaseSettings):
 
     def offline_prefixes(self) -> frozenset[str]:
         """Prefixes an offline code may carry: the IVR nodes', never the backend's own."""
-        return frozenset(self.node_prefixes) - {self.backend_prefix}
+        return node_settings.offline_prefixes(self.node_prefixes, self.backend_prefix)
 
     def pbx_recording_path(self) -> str:
         return self.pbx_recordings_dir or str(self.recordings_dir)

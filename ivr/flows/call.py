@@ -9,11 +9,10 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, TypeVar
 
+from domain.call_profiles import WEEKDAYS
 from domain.privacy import mask_phone
-from domain.profiles import WEEKDAYS, ServiceProfile
 from ivr import dialplan_variables as var
 from ivr.agi import AgiCommandError
 from ivr.ami.mute import MuteFailed, mixmonitor_mute
@@ -21,6 +20,9 @@ from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.settings import IvrSettings
 from ivr.spool import Spool
+
+if TYPE_CHECKING:  # pydantic: not imported by a process-per-call script (issue 13)
+    from domain.profiles import ServiceProfile
 
 log = logging.getLogger("ivr.call")
 
@@ -124,6 +126,8 @@ class Call:
                     self.log("could not unmute the call recording: %s", exc)
 
     def operator_open(self, now: dt.datetime | None = None) -> bool:
+        from zoneinfo import ZoneInfo  # only menu 0 and after failures ask (issue 13: per-call imports)
+
         hours = self.profile.operator_hours
         local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.profile.timezone))
         return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() < hours.end

@@ -11,7 +11,6 @@ from ivr.backend_client import BackendRejected, BackendUnavailable
 from ivr.flows.call import ATTEMPTS, Call, TooManyFailures
 from ivr.flows.new_case import ask_national_id
 from ivr.flows.routes import route
-from prompts.render import render_text
 from prompts.say import say_jalali_date, say_time
 
 
@@ -96,6 +95,8 @@ async def read_answer(call: Call, status: dict[str, Any]) -> dict[str, Any]:
         await call.step("owner:nid")
         # Kept for pressing 9 later in the call: escalation needs the same proof.
         status = {**proved, "proved_national_id": national_id}
+    from prompts.render import render_text  # espeak and its helpers: not for every call (issue 13)
+
     answer_prompt = await call.in_thread(render_text, status["answer"])
     async with call.private():  # the answer is the owner's: not in the whole-call recording
         await call.channel.play(["answer-is", answer_prompt], keys="")

@@ -14,10 +14,10 @@ from tests.ivr.test_calls import NEW_CASE, digits_after
 from tests.ivr.test_node_privacy import run_cli
 
 
-def drive(args: list[str], items: list[str], env_block: dict[str, str], *, env=None, cwd=None):
+def drive(args: list[str], items: list[str], env_block: dict[str, str], *, env=None, cwd=None, command=None):
     side = AsteriskSide(Script(items))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agi_scripts.hotline", *args],
+        [*(command or [sys.executable, "-m", "agi_scripts.hotline"]), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
