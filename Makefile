@@ -6,8 +6,6 @@ SHELL := /bin/bash
 VENV := .venv
 DIDEHBAN := $(VENV)/bin/didehban
 PYTEST_ARGS ?=
-# Two pytest workers (CI has 2 cores); the real-PBX calls stay together on one of them.
-TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bootstrap-run bootstrap-test prompts demo
 
@@ -21,7 +19,7 @@ test: bootstrap-test
 	$(VENV)/bin/ruff format --check .
 	@if $(DIDEHBAN) --help | grep -q ' prompts '; then $(DIDEHBAN) prompts build; fi
 	DIDEHBAN_TEST_POSTGRES_URL="$$(bash scripts/postgres-for-tests.sh)" \
-	  $(VENV)/bin/python -m pytest -p no:cacheprovider -q -ra -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	  bash scripts/run-tests.sh $(PYTEST_ARGS)
 
 bootstrap-run:
 	bash scripts/bootstrap.sh run

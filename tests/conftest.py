@@ -136,10 +136,3 @@ def live_server(db) -> Iterator[str]:
     with BackendThread() as server:
         yield server.url
 
-
-def pytest_collection_modifyitems(items) -> None:
-    # Under pytest-xdist (make test runs two workers) the real-PBX calls share one Asterisk root and
-    # its ports, so they all go to the same worker, one after another.
-    for item in items:
-        if item.get_closest_marker("pbx"):
-            item.add_marker(pytest.mark.xdist_group("pbx"))
