@@ -135,4 +135,3 @@ def live_server(db) -> Iterator[str]:
 
     with BackendThread() as server:
         yield server.url
-
