@@ -9,7 +9,9 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.core.config import get_settings
@@ -431,26 +433,28 @@ def register_new_cases(
             continue
         fresh.append((index, item.data, item.profile, checked, filing_hash(vault, item.data, checked)))
 
+    conn = session.connection()
+    # One new case (the single-case route) leans on the unique keys instead of looking first: a
+    # call id or code already stored fails the INSERT, the caller's transaction rolls back, and the
+    # case is filed again one by one, which tells a replay from a conflict. A batch looks first, so
+    # one replayed item does not send the whole batch down the slow path.
+    probe = len(fresh) > 1
     call_ids = [d.call_id for _, d, _, _, _ in fresh if d.call_id]
     codes = [c.tracking_code for _, _, _, c, _ in fresh if c.tracking_code]
     known_calls: set[str | None] = set()
-    if call_ids:
-        known_calls = set(session.scalars(select(Case.call_id).where(Case.call_id.in_(call_ids))))
+    if probe and call_ids:
+        known_calls = set(conn.scalars(_KNOWN_CALLS, {"keys": call_ids}))
     taken: set[str] = set()
     if codes:
-        taken |= set(session.scalars(select(Case.tracking_code).where(Case.tracking_code.in_(codes))))
-        taken |= set(session.scalars(select(CaseCode.code).where(CaseCode.code.in_(codes))))
+        # The aliases have no unique key shared with the cases' own codes: always looked up.
+        taken = set(conn.scalars(_TAKEN_CODES if probe else _TAKEN_ALIASES, {"keys": codes}))
     hashes = {index: vault.lookup_hash(c.national_id) for index, _, _, c, _ in fresh if c.national_id}
     # Callers known by national ID: (id, has a phone already).
     callers: dict[str, tuple[int, bool]] = {}
-    if hashes:
+    if hashes and probe:
         callers = {
             digest: (caller_id, phone is not None)
-            for caller_id, digest, phone in session.execute(
-                select(Caller.id, Caller.national_id_hash, Caller.phone_enc).where(
-                    Caller.national_id_hash.in_(set(hashes.values()))
-                )
-            )
+            for caller_id, digest, phone in conn.execute(_KNOWN_CALLERS, {"keys": list(set(hashes.values()))})
         }
 
     seen_calls: set[str] = set()
@@ -467,6 +471,9 @@ def register_new_cases(
             later.append(index)  # a replay, or the batch's second word on one call or code
             continue
         if code and code in taken:
+            if not probe:
+                later.append(index)  # the call id was not looked up: a replay may hold this code
+                continue
             # Another call's case holds this code (this call id is new, so it is no replay).
             results[index] = refused(
                 IntakeError("tracking_code_taken", "this tracking code already belongs to another case")
@@ -511,7 +518,7 @@ def register_new_cases(
         rule = profile.deadline_rule(data.kind, data.urgent)
         rows.append(
             {
-                "tracking_code": code or _unused_code(session, backend_prefix),
+                "tracking_code": code or _unused_code_of(conn, backend_prefix),
                 "service": profile.number,
                 "kind": data.kind,
                 "category": data.category,
@@ -539,30 +546,29 @@ def register_new_cases(
         return results, later
 
     if new_callers:
-        # Matched back by what is unique in each row (the national ID's hash, else the freshly
-        # sealed number), so the rows may come back in any order: one multi-row INSERT on SQLite too.
-        key_of = {
-            (values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()
-        }
-        made = {
-            key_of[(digest, sealed)]: caller_id
-            for caller_id, digest, sealed in session.execute(
-                insert(Caller).returning(Caller.id, Caller.national_id_hash, Caller.phone_enc),
-                list(new_callers.values()),
-            )
-        }
+        made = _insert_callers(conn, new_callers)
+        for key in set(new_callers) - set(made):
+            # A national ID stored meanwhile (or, for one case, not probed first): a known caller,
+            # given this number only if it has none yet, as _find_or_add_caller does.
+            caller_id, has_phone = _known_caller(conn, key)
+            made[key] = caller_id
+            values = new_callers[key]
+            if values["phone_enc"] and not has_phone and caller_id not in phones_for:
+                conn.execute(
+                    _GIVE_CALLER_PHONE,
+                    {"caller": caller_id, "hash": values["phone_hash"], "enc": values["phone_enc"]},
+                )
         for row in rows:
             if row["_caller"] is not None:
                 row["caller_id"] = made[row["_caller"]]
     for caller_id, phone in phones_for.items():
         # Only the first number: as _find_or_add_caller does for a known caller without one.
-        session.execute(
-            update(Caller)
-            .where(Caller.id == caller_id, Caller.phone_enc.is_(None))
-            .values(phone_hash=vault.lookup_hash(phone), phone_enc=vault.encrypt(phone))
+        conn.execute(
+            _GIVE_CALLER_PHONE,
+            {"caller": caller_id, "hash": vault.lookup_hash(phone), "enc": vault.encrypt(phone)},
         )
     order = [(row.pop("_index"), row.pop("_caller")) for row in rows]
-    ids = dict(session.execute(insert(Case).returning(Case.tracking_code, Case.id), rows).tuples().all())
+    ids = dict(conn.execute(_INSERT_CASES, rows).tuples().all())
     case_ids = [ids[row["tracking_code"]] for row in rows]
     events, recordings, messages, tokens = [], [], [], []
     link_base = public_url or get_settings().public_url
@@ -604,6 +610,7 @@ def register_new_cases(
                     "created_at": received,
                 }
             )
+    # Core INSERTs (executemany): the ORM's bulk path costs more than the database here.
     for model, batch in (
         (CaseEvent, events),
         (Recording, recordings),
@@ -611,7 +618,67 @@ def register_new_cases(
         (EvidenceToken, tokens),
     ):
         if batch:
-            session.execute(insert(model), batch)
+            conn.execute(model.__table__.insert(), batch)
     for (index, _), row in zip(order, rows, strict=True):
         results[index] = BatchResult("created", row["tracking_code"], row["status"], row["due_at"])
     return results, later
+
+
+# Statements built once: a statement object's cache key is computed once, not on every filing.
+_cases, _callers, _aliases = Case.__table__, Caller.__table__, CaseCode.__table__
+_KNOWN_CALLS = select(_cases.c.call_id).where(_cases.c.call_id.in_(bindparam("keys", expanding=True)))
+_TAKEN_ALIASES = select(_aliases.c.code).where(_aliases.c.code.in_(bindparam("keys", expanding=True)))
+_TAKEN_CODES = _TAKEN_ALIASES.union_all(
+    select(_cases.c.tracking_code).where(_cases.c.tracking_code.in_(bindparam("keys", expanding=True)))
+)
+_KNOWN_CALLERS = select(_callers.c.id, _callers.c.national_id_hash, _callers.c.phone_enc).where(
+    _callers.c.national_id_hash.in_(bindparam("keys", expanding=True))
+)
+_KNOWN_CALLER = select(_callers.c.id, _callers.c.phone_enc).where(
+    _callers.c.national_id_hash == bindparam("key")
+)
+_GIVE_CALLER_PHONE = (
+    update(_callers)
+    .where(_callers.c.id == bindparam("caller"), _callers.c.phone_enc.is_(None))
+    .values(phone_hash=bindparam("hash"), phone_enc=bindparam("enc"))
+)
+_INSERT_CASES = _cases.insert().returning(_cases.c.tracking_code, _cases.c.id)
+_CALLER_KEYS = (_callers.c.id, _callers.c.national_id_hash, _callers.c.phone_enc)
+_INSERT_CALLERS = _callers.insert().returning(*_CALLER_KEYS)
+# A new caller whose national ID is already stored (not probed for one case, or stored meanwhile) is
+# left out and looked up after: SQLite and PostgreSQL spell it alike.
+_INSERT_NEW_CALLERS = {
+    "postgresql": postgresql_insert(_callers)
+    .on_conflict_do_nothing(index_elements=[_callers.c.national_id_hash])
+    .returning(*_CALLER_KEYS),
+    "sqlite": sqlite_insert(_callers)
+    .on_conflict_do_nothing(index_elements=[_callers.c.national_id_hash])
+    .returning(*_CALLER_KEYS),
+}
+
+
+def _insert_callers(conn: Connection, new_callers: dict[str, dict]) -> dict[str, int]:
+    """Caller ids by key for the rows inserted. Matched back by what is unique in each row (the
+    national ID's hash, else the freshly sealed number), so the rows may come back in any order:
+    one multi-row INSERT on SQLite too. A national ID already stored is left out of the answer."""
+    key_of = {(values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()}
+    statement = _INSERT_NEW_CALLERS.get(conn.dialect.name, _INSERT_CALLERS)
+    return {
+        key_of[(digest, sealed)]: caller_id
+        for caller_id, digest, sealed in conn.execute(statement, list(new_callers.values()))
+    }
+
+
+def _known_caller(conn: Connection, digest: str) -> tuple[int, bool]:
+    caller_id, phone = conn.execute(_KNOWN_CALLER, {"key": digest}).one()
+    return caller_id, phone is not None
+
+
+def _unused_code_of(conn: Connection, prefix: str) -> str:
+    """A new backend code no case or alias holds: one look-up for both (a clash with a code issued
+    in the same moment still fails the INSERT on the unique key, and the filing is tried again)."""
+    for _ in range(20):
+        code = new_tracking_code(prefix)
+        if conn.scalar(_TAKEN_CODES, {"keys": [code]}) is None:
+            return code
+    raise RuntimeError("could not find an unused tracking code: the code space of this prefix is full")
