@@ -7,6 +7,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +16,7 @@ from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody, TrackingCodePath, profile_enums
 from backend.api.throttling import Throttle, Throttling, client_address, enforce
 from backend.core.config import Settings
+from backend.core.db import writing
 from backend.core.security import IdentityVault
 from backend.models import Case
 from backend.services.intake import (
@@ -153,7 +155,14 @@ def _file_batch(
 ) -> dict[int, BatchResult]:
     """Each item's result. New cases go in together in one transaction, committed before answering
     (the IVR reads a code to the caller as soon as it arrives); a replay, or a batch that loses a race,
-    is filed case by case."""
+    is filed case by case. On SQLite the whole of it holds the process's writer lock (core.db.writing)."""
+    with writing(db):
+        return _file_batch_now(db, vault, settings, items, now)
+
+
+def _file_batch_now(
+    db, vault: IdentityVault, settings: Settings, items: list[BatchItem], now: dt.datetime
+) -> dict[int, BatchResult]:
     try:
         results, later = register_new_cases(
             db,
@@ -167,7 +176,7 @@ def _file_batch(
         db.commit()
     except IntegrityError:
         db.rollback()
-        log.info("a batch lost a race; filing its cases one by one")
+        log.info("a batch lost a race, or met a stored key; filing its cases one by one")
         results = {i: refused(item.error) for i, item in enumerate(items) if item.error is not None}
         later = [i for i, item in enumerate(items) if item.error is None]
     for index in later:
@@ -198,11 +207,14 @@ def _refusal(error: IntakeError) -> ApiError:
 
 
 @router.post("", status_code=201, response_model=CaseCreated)
-def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+async def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+    # async, with the database's work in one thread-pool hop: a plain `def` route costs two (the
+    # route, then FastAPI's check of its answer), each a hand-over between threads (issue 13).
     profile, data = _new_case(body, settings, now)
     # A new case takes the batch's path (a few rows inserted, no ORM unit of work); a replay, or a
     # race lost to a concurrent filing, the one-by-one path that settles it.
-    result = _file_batch(db, vault, settings, [BatchItem(data=data, profile=profile)], now)[0]
+    items = [BatchItem(data=data, profile=profile)]
+    result = (await run_in_threadpool(_file_batch, db, vault, settings, items, now))[0]
     if result.error is not None:
         raise _refusal(result.error)
     return {
@@ -271,13 +283,15 @@ def _batch_item(raw: dict[str, Any], settings: Settings, now: dt.datetime) -> Ba
     response_model=CaseBatchOut,
     responses=error_responses(400, 401, 403, 413, 422, 429),
 )
-def create_cases(body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+async def create_cases(
+    body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now
+) -> Any:
     """Many cases at once, for IVR nodes delivering their spools: idempotent per call_id, and each
     item answered on its own (created, replay, conflict, invalid); one bad item never fails the
     batch. New cases are filed together in one transaction; a replay, or a batch that loses a race,
     is filed case by case as POST /api/v1/cases files it."""
     items = [_batch_item(raw, settings, now) for raw in body.cases]
-    results = _file_batch(db, vault, settings, items, now)
+    results = await run_in_threadpool(_file_batch, db, vault, settings, items, now)
     out = []
     for index, item in enumerate(items):
         result = results[index]
@@ -330,7 +344,7 @@ def throttle_caller(
 
 
 @router.get("/{tracking_code}", response_model=CaseStatusOut)
-def read_case(
+async def read_case(
     tracking_code: TrackingCodePath,
     request: Request,
     db: DbSession,
@@ -339,6 +353,22 @@ def read_case(
     throttle: Throttling,
     caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
     national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
+) -> dict[str, Any]:
+    # async, with the database's work in one thread-pool hop (as create_case).
+    return await run_in_threadpool(
+        _read_case, tracking_code, request, db, vault, settings, throttle, caller_number, national_id
+    )
+
+
+def _read_case(
+    tracking_code: str,
+    request: Request,
+    db,
+    vault: IdentityVault,
+    settings: Settings,
+    throttle: Throttle,
+    caller_number: str | None,
+    national_id: str | None,
 ) -> dict[str, Any]:
     throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
     case = load_case(db, tracking_code)
