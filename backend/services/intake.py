@@ -9,14 +9,13 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from backend.core.config import get_settings
 from backend.core.security import IdentityVault
 from backend.models import Caller, Case, CaseCode, CaseEvent, EvidenceToken, OutboundMessage, Recording
+from backend.models.base import utcnow
 from backend.services.evidence import evidence_link, evidence_token_row, issue_evidence_token
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit_id
@@ -645,28 +644,28 @@ _GIVE_CALLER_PHONE = (
 _INSERT_CASES = _cases.insert().returning(_cases.c.tracking_code, _cases.c.id)
 _CALLER_KEYS = (_callers.c.id, _callers.c.national_id_hash, _callers.c.phone_enc)
 _INSERT_CALLERS = _callers.insert().returning(*_CALLER_KEYS)
-# A new caller whose national ID is already stored (not probed for one case, or stored meanwhile) is
-# left out and looked up after: SQLite and PostgreSQL spell it alike.
-_INSERT_NEW_CALLERS = {
-    "postgresql": postgresql_insert(_callers)
-    .on_conflict_do_nothing(index_elements=[_callers.c.national_id_hash])
-    .returning(*_CALLER_KEYS),
-    "sqlite": sqlite_insert(_callers)
-    .on_conflict_do_nothing(index_elements=[_callers.c.national_id_hash])
-    .returning(*_CALLER_KEYS),
-}
+# One new caller whose national ID may be stored already (not probed for one case): left out and
+# looked up after. Written as text because the dialects' ON CONFLICT constructs are never cached (each
+# use would be compiled again); SQLite and PostgreSQL spell it alike.
+_INSERT_NEW_CALLER = text(
+    "INSERT INTO caller (national_id_hash, national_id_enc, phone_hash, phone_enc, created_at) "
+    "VALUES (:national_id_hash, :national_id_enc, :phone_hash, :phone_enc, :created_at) "
+    "ON CONFLICT (national_id_hash) DO NOTHING RETURNING id, national_id_hash, phone_enc"
+).bindparams(bindparam("created_at", type_=_callers.c.created_at.type))
 
 
 def _insert_callers(conn: Connection, new_callers: dict[str, dict]) -> dict[str, int]:
     """Caller ids by key for the rows inserted. Matched back by what is unique in each row (the
     national ID's hash, else the freshly sealed number), so the rows may come back in any order:
-    one multi-row INSERT on SQLite too. A national ID already stored is left out of the answer."""
+    one multi-row INSERT on SQLite too. A national ID already stored is left out of the answer when
+    there is one caller (a batch probed first: there, one stored meanwhile fails the INSERT)."""
     key_of = {(values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()}
-    statement = _INSERT_NEW_CALLERS.get(conn.dialect.name, _INSERT_CALLERS)
-    return {
-        key_of[(digest, sealed)]: caller_id
-        for caller_id, digest, sealed in conn.execute(statement, list(new_callers.values()))
-    }
+    if len(new_callers) == 1:
+        [values] = new_callers.values()
+        rows = conn.execute(_INSERT_NEW_CALLER, {**values, "created_at": utcnow()})
+    else:
+        rows = conn.execute(_INSERT_CALLERS, list(new_callers.values()))
+    return {key_of[(digest, sealed)]: caller_id for caller_id, digest, sealed in rows}
 
 
 def _known_caller(conn: Connection, digest: str) -> tuple[int, bool]:

@@ -33,7 +33,7 @@ from backend.services.intake import (
     register_new_cases,
 )
 from backend.services.profiles import UnknownService, get_profile
-from backend.services.status import CaseStatusOut, case_status, is_owner
+from backend.services.status import CaseStatusOut, case_status, case_view_by_code, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
@@ -371,7 +371,14 @@ def _read_case(
     national_id: str | None,
 ) -> dict[str, Any]:
     throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-    case = load_case(db, tracking_code)
+    try:
+        code = parse_tracking_code(tracking_code)
+    except InvalidTrackingCode as exc:
+        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
+    # Read through Core rows, not the ORM (services.status.case_view_by_code).
+    case = case_view_by_code(db.connection(), code)
+    if case is None:
+        raise ApiError(404, "case_not_found", "no case has this tracking code")
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
     status = case_status(case, profile.timezone, owner=owner)
