@@ -1,0 +1,118 @@
+"""The cheaper intake and status paths (issue 13) say exactly what the ORM paths said."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.models import Caller, Case, CaseCode, CaseEvent, Unit
+from backend.services.status import _moment, case_status, case_view_by_code, is_owner
+from domain.jalali import jalali_parts, jalali_text
+from domain.national_id import with_check_digit
+from domain.tracking_code import new_tracking_code
+from tests.backend.api.test_cases import NID, PHONE, new_case
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2026, 11, 22, 20, 29, 59, tzinfo=dt.UTC),  # 23:59 in Tehran
+        dt.datetime(2026, 11, 22, 20, 30, tzinfo=dt.UTC),  # midnight in Tehran: the next Jalali day
+        dt.datetime(2026, 3, 20, 20, 30, tzinfo=dt.UTC),  # Nowruz
+        dt.datetime(2022, 3, 21, 19, 30),  # naive: taken as UTC; summer time still kept then
+        dt.datetime(2022, 9, 21, 19, 31, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),  # out of jdatetime's range: clamped
+        dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC),
+    ],
+)
+@pytest.mark.parametrize("tz", ["Asia/Tehran", "UTC"])
+def test_a_moment_reads_as_domain_jalali_says(moment, tz):
+    assert _moment(moment, tz) == {
+        "iso": moment.isoformat(),
+        "jalali": jalali_text(moment, tz),
+        "parts": jalali_parts(moment, tz),
+    }
+    assert _moment(None, tz) is None
+
+
+def _file(client, ivr_headers, **overrides) -> str:
+    r = client.post("/api/v1/cases", json=new_case(**overrides), headers=ivr_headers)
+    assert r.status_code == 201, r.text
+    return r.json()["tracking_code"]
+
+
+def test_the_status_view_reads_as_the_orm_case(client, ivr_headers, db, vault):
+    code = _file(client, ivr_headers)
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    # A second event, at another unit, and an answer: every field the status carries.
+    other = db.scalar(select(Unit).where(Unit.id != case.current_unit_id))
+    db.add(CaseEvent(case_id=case.id, action="refer", to_status="referred", actor="t", unit_id=other.id))
+    db.add(CaseEvent(case_id=case.id, action="note", to_status=None, actor="t"))  # not said to callers
+    case.answer, case.satisfaction = "پاسخ", 4
+    heard = new_tracking_code("21")
+    db.add(CaseCode(code=heard, case_id=case.id))
+    db.commit()
+    db.expire_all()
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    for owner in (False, True):
+        view = case_view_by_code(db.connection(), code)
+        assert case_status(view, "Asia/Tehran", owner=owner) == case_status(case, "Asia/Tehran", owner=owner)
+        by_alias = case_view_by_code(db.connection(), heard)
+        assert case_status(by_alias, "Asia/Tehran", owner=owner) == case_status(
+            case, "Asia/Tehran", owner=owner
+        )
+    view = case_view_by_code(db.connection(), code)
+    for number, national_id in [
+        (PHONE, None),
+        ("09350000000", None),
+        (None, NID),
+        (None, with_check_digit("123456789")),
+        ("09350000000", "not an id"),
+        (None, None),
+    ]:
+        assert is_owner(view, vault, number, national_id) == is_owner(case, vault, number, national_id)
+    assert case_view_by_code(db.connection(), new_tracking_code("21")) is None
+
+
+def test_one_case_from_a_known_caller_joins_its_identity(client, ivr_headers, db):
+    """The single-case route inserts the caller without looking first (ON CONFLICT DO NOTHING): a
+    national ID already stored keeps its one row, and gets the number only if it had none."""
+    _file(client, ivr_headers, call_id="first", caller_number=None)
+    _file(client, ivr_headers, call_id="second", caller_number=PHONE)
+    _file(client, ivr_headers, call_id="third", caller_number="09350000000")
+    assert db.scalar(select(func.count(Caller.id))) == 1
+    caller = db.scalar(select(Caller))
+    assert caller.phone_enc is not None
+    cases = db.scalars(select(Case).order_by(Case.id)).all()
+    assert {c.caller_id for c in cases} == {caller.id}
+    assert cases[1].phone_hash == caller.phone_hash != cases[2].phone_hash
+
+
+def test_a_replay_and_a_taken_code_on_the_lean_path(client, ivr_headers, db):
+    """One case is inserted without probing its call id and code: the unique keys send a replay
+    and a taken code to the one-by-one path, which answers them as before."""
+    code = _file(client, ivr_headers, call_id="a", tracking_code=new_tracking_code("21"))
+    again = client.post("/api/v1/cases", json=new_case(call_id="a", tracking_code=code), headers=ivr_headers)
+    assert again.status_code == 201 and again.json() | {"due_at": None} == {
+        "tracking_code": code,
+        "status": "received",
+        "due_at": None,
+        "created": False,
+    }
+    taken = client.post("/api/v1/cases", json=new_case(call_id="b", tracking_code=code), headers=ivr_headers)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "tracking_code_taken"
+    assert db.scalar(select(func.count(Case.id))) == 1
+
+
+def test_sqlite_writers_share_one_lock_per_database(db):
+    from backend.core.db import writing
+
+    first, second = writing(db), writing(db)
+    if db.get_bind().dialect.name == "sqlite":
+        assert first is second and isinstance(first, type(threading.Lock()))
+    else:
+        with first:  # a no-op on PostgreSQL: its own locks serve
+            pass
