@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.core.config import get_settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """`sqlite_synchronous`: the setting DIDEHBAN_SQLITE_SYNCHRONOUS (NORMAL or FULL)."""
     if url.startswith("sqlite"):
+        synchronous = {"NORMAL": "NORMAL", "FULL": "FULL"}[sqlite_synchronous.upper()]
         path = url.split("///", 1)[-1]
         pool: dict[str, int] = {}
         if path and path != ":memory:":
@@ -32,6 +34,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.close()
 
         return engine
@@ -40,7 +43,8 @@ def make_engine(url: str) -> Engine:
 
 @lru_cache
 def get_engine() -> Engine:
-    return make_engine(get_settings().database_url)
+    settings = get_settings()
+    return make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
 
 
 @lru_cache

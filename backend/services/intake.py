@@ -610,14 +610,9 @@ def register_new_cases(
                 }
             )
     # Core INSERTs (executemany): the ORM's bulk path costs more than the database here.
-    for model, batch in (
-        (CaseEvent, events),
-        (Recording, recordings),
-        (OutboundMessage, messages),
-        (EvidenceToken, tokens),
-    ):
+    for statement, batch in zip(_INSERT_EXTRAS, (events, recordings, messages, tokens), strict=True):
         if batch:
-            conn.execute(model.__table__.insert(), batch)
+            conn.execute(statement, batch)
     for (index, _), row in zip(order, rows, strict=True):
         results[index] = BatchResult("created", row["tracking_code"], row["status"], row["due_at"])
     return results, later
@@ -640,6 +635,9 @@ _GIVE_CALLER_PHONE = (
     update(_callers)
     .where(_callers.c.id == bindparam("caller"), _callers.c.phone_enc.is_(None))
     .values(phone_hash=bindparam("hash"), phone_enc=bindparam("enc"))
+)
+_INSERT_EXTRAS = tuple(
+    model.__table__.insert() for model in (CaseEvent, Recording, OutboundMessage, EvidenceToken)
 )
 _INSERT_CASES = _cases.insert().returning(_cases.c.tracking_code, _cases.c.id)
 _CALLER_KEYS = (_callers.c.id, _callers.c.national_id_hash, _callers.c.phone_enc)

@@ -116,3 +116,14 @@ def test_sqlite_writers_share_one_lock_per_database(db):
     else:
         with first:  # a no-op on PostgreSQL: its own locks serve
             pass
+
+
+@pytest.mark.parametrize("setting, expected", [("NORMAL", 1), ("FULL", 2), ("full", 2)])
+def test_sqlite_synchronous_follows_the_setting(tmp_path, setting, expected):
+    from backend.core.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}", sqlite_synchronous=setting)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == expected
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
