@@ -127,3 +127,87 @@ def test_sqlite_synchronous_follows_the_setting(tmp_path, setting, expected):
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == expected
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def _group_with(monkeypatch, write):
+    from backend.api.routes import cases as route
+
+    monkeypatch.setattr(route, "_file_batch", write)
+    return route.FilingGroup()
+
+
+def _file_at_once(group, items, first_started):
+    """The first filing alone, then the others while it is being written."""
+    from backend.api.routes.cases import FilingGroup
+
+    now = dt.datetime.now(dt.UTC)
+    outcomes: dict[int, object] = {}
+
+    def run(k: int) -> None:
+        try:
+            outcomes[k] = group.file(None, None, None, items[k], now)
+        except Exception as exc:  # the test reads what each filing got
+            outcomes[k] = exc
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(items))]
+    threads[0].start()
+    assert first_started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = dt.datetime.now() + dt.timedelta(seconds=5)
+    while len(group._waiting) < len(items) - 1 and dt.datetime.now() < deadline:
+        threading.Event().wait(0.01)
+    assert isinstance(group, FilingGroup)
+    return threads, outcomes
+
+
+def test_single_filings_arriving_while_one_is_written_are_written_together(monkeypatch):
+    from backend.services.intake import BatchItem, BatchResult
+
+    groups: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def write(db, vault, settings, items, now):
+        groups.append(len(items))
+        if len(groups) == 1:
+            first_started.set()
+            release.wait(5)
+        return {i: BatchResult("created", f"code-{id(item)}") for i, item in enumerate(items)}
+
+    group = _group_with(monkeypatch, write)
+    items = [BatchItem() for _ in range(6)]
+    threads, outcomes = _file_at_once(group, items, first_started)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert groups == [1, 5]  # one write for everything that waited
+    assert {k: r.tracking_code for k, r in outcomes.items()} == {
+        k: f"code-{id(i)}" for k, i in enumerate(items)
+    }
+    assert not group._writing and not group._waiting
+
+
+def test_a_failed_group_answers_every_filing_and_the_next_is_written(monkeypatch):
+    from backend.services.intake import BatchItem, BatchResult
+
+    groups: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def write(db, vault, settings, items, now):
+        groups.append(len(items))
+        if len(groups) == 1:
+            first_started.set()
+            release.wait(5)
+            return {0: BatchResult("created", "first")}
+        if len(groups) == 2:
+            raise RuntimeError("the database went away")
+        return {i: BatchResult("created", "later") for i in range(len(items))}
+
+    group = _group_with(monkeypatch, write)
+    threads, outcomes = _file_at_once(group, [BatchItem() for _ in range(4)], first_started)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert outcomes[0].tracking_code == "first"
+    assert all(isinstance(outcomes[k], RuntimeError) for k in (1, 2, 3))
+    assert group.file(None, None, None, BatchItem(), dt.datetime.now(dt.UTC)).tracking_code == "later"
