@@ -101,7 +101,7 @@ async def _exchange(
 
 
 def _client_process(
-    port: int, start_at: float, seconds: float, connections: int, make_request, proc: int, out
+    port: int, start_at: float, seconds: float, connections: int, make_request, first: int, out
 ) -> None:
     async def run() -> tuple[int, list[float], list[str]]:
         latencies: list[float] = []
@@ -116,7 +116,7 @@ def _client_process(
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             k = 0
             while time.perf_counter() < stop_at:
-                request = make_request(proc * 1000 + w, k)
+                request = make_request(first + w, k)  # clients numbered 0..clients-1 across processes
                 k += 1
                 started = time.perf_counter()
                 status, body, keep = await _exchange(reader, writer, request)
@@ -151,7 +151,9 @@ def phase(
     start_at = time.time() + 0.3
     per_proc = [clients // procs + (1 if p < clients % procs else 0) for p in range(procs)]
     workers = [
-        ctx.Process(target=_client_process, args=(port, start_at, seconds, n, make_request, p, out))
+        ctx.Process(
+            target=_client_process, args=(port, start_at, seconds, n, make_request, sum(per_proc[:p]), out)
+        )
         for p, n in enumerate(per_proc)
         if n
     ]

@@ -685,7 +685,11 @@ _INSERT_EXTRAS = tuple(
 _INSERT_CASES = _cases.insert().returning(_cases.c.tracking_code, _cases.c.id)
 _CALLER_KEYS = (_callers.c.id, _callers.c.national_id_hash, _callers.c.phone_enc)
 _INSERT_CALLERS = _callers.insert().returning(*_CALLER_KEYS)
-_PLAIN_CALLER_INSERT = _callers.insert()
+_INSERT_CALLERS_SKIPPING = text(
+    "INSERT INTO caller (id, national_id_hash, national_id_enc, phone_hash, phone_enc, created_at) "
+    "VALUES (:id, :national_id_hash, :national_id_enc, :phone_hash, :phone_enc, :created_at) "
+    "ON CONFLICT (national_id_hash) DO NOTHING"
+).bindparams(bindparam("created_at", type_=_callers.c.created_at.type))
 _PLAIN_CASE_INSERT = _cases.insert()
 # One new caller whose national ID may be stored already (not probed for one case): left out and
 # looked up after. Written as text because the dialects' ON CONFLICT constructs are never cached (each
@@ -701,16 +705,26 @@ def _insert_callers(conn: Connection, new_callers: dict[str, dict]) -> dict[str,
     """Caller ids by key for the rows inserted. Matched back by what is unique in each row (the
     national ID's hash, else the freshly sealed number), so the rows may come back in any order:
     one multi-row INSERT on SQLite too. A national ID already stored is left out of the answer when
-    there is one caller (a batch probed first: there, one stored meanwhile fails the INSERT)."""
+    there is one caller, and on PostgreSQL (on SQLite, where writers take turns, a batch probed first)."""
     key_of = {(values["national_id_hash"], values["phone_enc"]): key for key, values in new_callers.items()}
     if len(new_callers) == 1:
         [values] = new_callers.values()
         rows = conn.execute(_INSERT_NEW_CALLER, {**values, "created_at": utcnow()})
     elif (drawn := _drawn_ids(conn, _callers, len(new_callers))) is not None:
+        # A national ID stored meanwhile by a concurrent filing is skipped, not a failed batch (which
+        # would then be filed again case by case): the ids read back tell which rows went in.
+        stamp = utcnow()
         conn.execute(
-            _PLAIN_CALLER_INSERT, [v | {"id": i} for v, i in zip(new_callers.values(), drawn, strict=True)]
+            _INSERT_CALLERS_SKIPPING,
+            [v | {"id": i, "created_at": stamp} for v, i in zip(new_callers.values(), drawn, strict=True)],
         )
-        return dict(zip(new_callers, drawn, strict=True))
+        digests = [key for key in new_callers if not key.startswith("#")]
+        stored = {
+            digest: caller_id
+            for caller_id, digest, _ in conn.execute(_pick(conn, _KNOWN_CALLERS), {"keys": digests})
+        }
+        made = dict(zip(new_callers, drawn, strict=True))
+        return {key: i for key, i in made.items() if key.startswith("#") or stored.get(key) == i}
     else:
         rows = conn.execute(_INSERT_CALLERS, list(new_callers.values()))
     return {key_of[(digest, sealed)]: caller_id for caller_id, digest, sealed in rows}

@@ -211,3 +211,47 @@ def test_a_failed_group_answers_every_filing_and_the_next_is_written(monkeypatch
     assert outcomes[0].tracking_code == "first"
     assert all(isinstance(outcomes[k], RuntimeError) for k in (1, 2, 3))
     assert group.file(None, None, None, BatchItem(), dt.datetime.now(dt.UTC)).tracking_code == "later"
+
+
+def test_a_batch_meeting_a_caller_stored_meanwhile_is_still_filed_together(db, vault, monkeypatch):
+    """A national ID stored by a concurrent filing between the batch's look-up and its INSERT: on
+    PostgreSQL the row is skipped and the case joins the stored caller (no fall-back to filing the
+    batch case by case); on SQLite writers take turns, so the look-up cannot go stale."""
+    from backend.api.routes import cases as route
+    from backend.core.config import get_settings
+    from backend.services import intake
+
+    settings = get_settings()
+    now = dt.datetime.now(dt.UTC)
+    bodies = [
+        new_case(
+            call_id=f"c{k}", national_id=with_check_digit(f"12345{k:04d}"), caller_number=f"0912000{k:04d}"
+        )
+        for k in range(3)
+    ]
+    items = [route._batch_item(body, settings, now) for body in bodies]
+    # The first caller is stored "meanwhile": after the look-up, by another connection, just before
+    # the batch's callers go in.
+    real = intake._drawn_ids
+
+    def stale(conn, table, count):
+        if table is intake._callers and not getattr(stale, "done", False):
+            stale.done = True
+            with db.get_bind().connect() as side:
+                digest = vault.lookup_hash(with_check_digit("123450000"))
+                side.execute(Caller.__table__.insert(), {"national_id_hash": digest, "phone_enc": None})
+                side.commit()
+        return real(conn, table, count)
+
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns: a look-up cannot go stale within a batch")
+    monkeypatch.setattr(intake, "_drawn_ids", stale)
+    monkeypatch.setattr(route, "_file_one", lambda *a, **k: pytest.fail("fell back to one by one"))
+    results = route._file_batch(db, vault, settings, items, now)
+    assert stale.done and [r.result for r in results.values()] == ["created"] * 3
+    assert db.scalar(select(func.count(Caller.id))) == 3
+    stored = db.scalar(
+        select(Caller).where(Caller.national_id_hash == vault.lookup_hash(with_check_digit("123450000")))
+    )
+    first = db.scalar(select(Case).where(Case.call_id == "c0"))
+    assert first.caller_id == stored.id and stored.phone_enc is not None  # given the number it lacked
