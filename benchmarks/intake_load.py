@@ -212,12 +212,15 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
+            ready_by = time.monotonic() + 180  # migrations and imports are slow on a loaded machine
+            while True:
                 try:
                     with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
                         if answer.status == 200:
                             break
                 except OSError:
+                    if time.monotonic() > ready_by or backend.poll() is not None:
+                        raise SystemExit("the backend did not start") from None
                     time.sleep(0.1)
             db_kind = database_url.split(":", 1)[0]
             print(
