@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +18,7 @@ from backend.api.errors import ApiError, error_responses
 from backend.api.schemas import RequestBody, TrackingCodePath, profile_enums
 from backend.api.throttling import Throttle, Throttling, client_address, enforce
 from backend.core.config import Settings
+from backend.core.db import writing
 from backend.core.security import IdentityVault
 from backend.models import Case
 from backend.services.intake import (
@@ -31,7 +35,7 @@ from backend.services.intake import (
     register_new_cases,
 )
 from backend.services.profiles import UnknownService, get_profile
-from backend.services.status import CaseStatusOut, case_status, is_owner
+from backend.services.status import CaseStatusOut, case_status, case_view_by_code, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
@@ -153,7 +157,14 @@ def _file_batch(
 ) -> dict[int, BatchResult]:
     """Each item's result. New cases go in together in one transaction, committed before answering
     (the IVR reads a code to the caller as soon as it arrives); a replay, or a batch that loses a race,
-    is filed case by case."""
+    is filed case by case. On SQLite the whole of it holds the process's writer lock (core.db.writing)."""
+    with writing(db):
+        return _file_batch_now(db, vault, settings, items, now)
+
+
+def _file_batch_now(
+    db, vault: IdentityVault, settings: Settings, items: list[BatchItem], now: dt.datetime
+) -> dict[int, BatchResult]:
     try:
         results, later = register_new_cases(
             db,
@@ -167,7 +178,7 @@ def _file_batch(
         db.commit()
     except IntegrityError:
         db.rollback()
-        log.info("a batch lost a race; filing its cases one by one")
+        log.info("a batch lost a race, or met a stored key; filing its cases one by one")
         results = {i: refused(item.error) for i, item in enumerate(items) if item.error is not None}
         later = [i for i, item in enumerate(items) if item.error is None]
     for index in later:
@@ -197,12 +208,106 @@ def _refusal(error: IntakeError) -> ApiError:
     return ApiError(status, error.code, str(error))
 
 
+@dataclass
+class _Filing:
+    """One single-case filing waiting in a FilingGroup."""
+
+    item: BatchItem
+    now: dt.datetime
+    done: threading.Event = field(default_factory=threading.Event)
+    result: BatchResult | None = None
+    error: BaseException | None = None
+    lead: bool = False  # told to write the next group
+
+
+class FilingGroup:
+    """Group commit for the single-case route: filings that arrive while another group is being
+    written wait, and are then written together by one of them, in one transaction through the
+    batch's path (each still answered on its own: created, replay, conflict). Alone, a filing is
+    written at once; in a burst, one commit (and on SQLite one fsync, on PostgreSQL one round of
+    statements) serves many callers instead of each paying its own (issue 13).
+
+    The writer of a group answers its own filing with it and hands the next group to the oldest
+    filing waiting, so no request serves others for longer than one group. Replicas each group
+    their own filings; between them the unique keys settle races, as before."""
+
+    MAX = 64  # filings a group: a larger one adds more to each caller's wait than it saves
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Filing] = []
+        self._writing = False
+
+    def file(
+        self, db, vault: IdentityVault, settings: Settings, item: BatchItem, now: dt.datetime
+    ) -> BatchResult:
+        mine = _Filing(item, now)
+        with self._lock:
+            self._waiting.append(mine)
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            mine.done.wait()
+            if not mine.lead:
+                return self._answer(mine)
+            mine.lead = False
+            mine.done.clear()
+        try:
+            with self._lock:
+                group, self._waiting = self._waiting[: self.MAX], self._waiting[self.MAX :]
+            self._write(db, vault, settings, group)
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].done.set()
+                else:
+                    self._writing = False
+        return self._answer(mine)
+
+    @staticmethod
+    def _write(db, vault: IdentityVault, settings: Settings, group: list[_Filing]) -> None:
+        try:
+            # The latest clock of the group: each filing's received_at was checked against its own.
+            now = max(filing.now for filing in group)
+            results = _file_batch(db, vault, settings, [filing.item for filing in group], now)
+            for index, filing in enumerate(group):
+                filing.result = results[index]
+        except BaseException as exc:  # every filing of the group hears why (the database is down...)
+            for filing in group:
+                filing.error = exc
+        finally:
+            for filing in group:
+                filing.done.set()
+
+    @staticmethod
+    def _answer(filing: _Filing) -> BatchResult:
+        if filing.error is not None:
+            raise filing.error
+        assert filing.result is not None
+        return filing.result
+
+
+def filing_group(request: Request) -> FilingGroup:
+    """One group per application (each test's app starts with its own)."""
+    group = getattr(request.app.state, "filing_group", None)
+    if group is None:
+        group = request.app.state.filing_group = FilingGroup()
+    return group
+
+
 @router.post("", status_code=201, response_model=CaseCreated)
-def create_case(body: CaseIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+async def create_case(
+    body: CaseIn, request: Request, db: DbSession, vault: Vault, settings: AppSettings, now: Now
+) -> Any:
+    # async, with the database's work in one thread-pool hop: a plain `def` route costs two (the
+    # route, then FastAPI's check of its answer), each a hand-over between threads (issue 13).
     profile, data = _new_case(body, settings, now)
-    # A new case takes the batch's path (a few rows inserted, no ORM unit of work); a replay, or a
-    # race lost to a concurrent filing, the one-by-one path that settles it.
-    result = _file_batch(db, vault, settings, [BatchItem(data=data, profile=profile)], now)[0]
+    # A new case takes the batch's path (a few rows inserted, no ORM unit of work), grouped with the
+    # filings that arrive meanwhile; a replay, or a race lost to a concurrent filing, the one-by-one
+    # path that settles it.
+    item = BatchItem(data=data, profile=profile)
+    result = await run_in_threadpool(filing_group(request).file, db, vault, settings, item, now)
     if result.error is not None:
         raise _refusal(result.error)
     return {
@@ -271,13 +376,15 @@ def _batch_item(raw: dict[str, Any], settings: Settings, now: dt.datetime) -> Ba
     response_model=CaseBatchOut,
     responses=error_responses(400, 401, 403, 413, 422, 429),
 )
-def create_cases(body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now) -> Any:
+async def create_cases(
+    body: CaseBatchIn, db: DbSession, vault: Vault, settings: AppSettings, now: Now
+) -> Any:
     """Many cases at once, for IVR nodes delivering their spools: idempotent per call_id, and each
     item answered on its own (created, replay, conflict, invalid); one bad item never fails the
     batch. New cases are filed together in one transaction; a replay, or a batch that loses a race,
     is filed case by case as POST /api/v1/cases files it."""
     items = [_batch_item(raw, settings, now) for raw in body.cases]
-    results = _file_batch(db, vault, settings, items, now)
+    results = await run_in_threadpool(_file_batch, db, vault, settings, items, now)
     out = []
     for index, item in enumerate(items):
         result = results[index]
@@ -330,7 +437,7 @@ def throttle_caller(
 
 
 @router.get("/{tracking_code}", response_model=CaseStatusOut)
-def read_case(
+async def read_case(
     tracking_code: TrackingCodePath,
     request: Request,
     db: DbSession,
@@ -340,8 +447,31 @@ def read_case(
     caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
     national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
 ) -> dict[str, Any]:
+    # async, with the database's work in one thread-pool hop (as create_case).
+    return await run_in_threadpool(
+        _read_case, tracking_code, request, db, vault, settings, throttle, caller_number, national_id
+    )
+
+
+def _read_case(
+    tracking_code: str,
+    request: Request,
+    db,
+    vault: IdentityVault,
+    settings: Settings,
+    throttle: Throttle,
+    caller_number: str | None,
+    national_id: str | None,
+) -> dict[str, Any]:
     throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-    case = load_case(db, tracking_code)
+    try:
+        code = parse_tracking_code(tracking_code)
+    except InvalidTrackingCode as exc:
+        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
+    # Read through Core rows, not the ORM (services.status.case_view_by_code).
+    case = case_view_by_code(db.connection(), code)
+    if case is None:
+        raise ApiError(404, "case_not_found", "no case has this tracking code")
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
     status = case_status(case, profile.timezone, owner=owner)
