@@ -20,10 +20,10 @@ class Settings(BaseSettings):
 
     # --- storage -----------------------------------------------------------------------------
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'didehban.sqlite3'}"
-    # SQLite's fsync at commit. NORMAL (with WAL): a crash of the backend loses nothing committed and
-    # never corrupts the file, but a power loss may undo the last commits since the WAL was last
-    # synced; it saves an fsync a filing (issue 13). FULL: durable through a power loss too.
-    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # SQLite's fsync at commit. FULL: a case the backend acknowledged survives a power loss too (the
+    # IVR node deletes its spooled copy on that acknowledgement). NORMAL (with WAL) saves an fsync a
+    # commit and never corrupts the file, but a power loss may undo the last acknowledged cases.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
     data_dir: Path = PROJECT_ROOT / "var"
     services_dir: Path = PROJECT_ROOT / "config" / "services"
 

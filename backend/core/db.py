@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.core.config import get_settings
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """`sqlite_synchronous`: the setting DIDEHBAN_SQLITE_SYNCHRONOUS (NORMAL or FULL)."""
     if url.startswith("sqlite"):
         synchronous = {"NORMAL": "NORMAL", "FULL": "FULL"}[sqlite_synchronous.upper()]

@@ -129,6 +129,19 @@ def test_sqlite_synchronous_follows_the_setting(tmp_path, setting, expected):
     engine.dispose()
 
 
+def test_sqlite_commits_are_durable_through_a_power_loss_unless_told_otherwise(tmp_path, monkeypatch):
+    # The IVR node deletes its spooled copy once the backend acknowledges a case: that case must
+    # survive a power loss, so the default is FULL.
+    from backend.core.config import Settings
+    from backend.core.db import make_engine
+
+    assert Settings.model_fields["sqlite_synchronous"].default == "FULL"
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    engine.dispose()
+
+
 def _group_with(monkeypatch, write):
     from backend.api.routes import cases as route
 
