@@ -168,7 +168,9 @@ def spread_code(i: int, lead: str = "3") -> str:
     return body + str(damm_digit(body))
 
 
-def copy_text(engine: Engine, table: str, columns: list[str], lines: Iterable[str], chunk: int = 20_000) -> int:
+def copy_text(
+    engine: Engine, table: str, columns: list[str], lines: Iterable[str], chunk: int = 20_000
+) -> int:
     """COPY tab-separated lines (\\N for NULL) into `table`; returns the number of rows."""
     raw = engine.raw_connection()
     rows = 0
@@ -208,8 +210,9 @@ def secondary_schema(engine: Engine, table: str) -> tuple[list[str], list[str]]:
         indexes = list(
             conn.execute(
                 text(
-                    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = CAST(:t AS regclass) "
-                    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
+                    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                    "WHERE i.indrelid = CAST(:t AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+                    "WHERE c.conindid = i.indexrelid "
                     "AND c.conrelid = i.indrelid)"
                 ),
                 {"t": table},
@@ -225,13 +228,19 @@ def drop_secondary(engine: Engine, tables: list[str]) -> list[str]:
     with engine.begin() as conn:
         for table in tables:
             for name in conn.execute(
-                text("SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"),
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
+                ),
                 {"t": table},
             ).scalars():
                 conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         for table in tables:
             for name in conn.execute(
-                text("SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) AND contype <> 'p'"),
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype <> 'p'"
+                ),
                 {"t": table},
             ).scalars():
                 conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))

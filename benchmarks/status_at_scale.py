@@ -1,7 +1,7 @@
 """Status look-ups with 10 M cases on PostgreSQL (issue 13, goal 3b: p99 <= 10 ms).
 
     DIDEHBAN_DATABASE_URL=postgresql+psycopg://.../bigstatus \\
-        .venv/bin/python benchmarks/status_at_scale.py [--cases 10000000] [--requests 5000] [--rate 200]
+        .venv/bin/python benchmarks/status_at_scale.py [--cases 10000000] [--requests 2000] [--rate 50]
 
 The database must be an empty PostgreSQL database (or one this script filled before: with
 `--reuse` the fill is skipped when it already holds --cases cases). SQLite is refused: 10 M cases
@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -144,7 +145,9 @@ def tsv(*values: object) -> str:
 class History:
     """The rows of a filled history, generated as COPY lines; ids start after what the tables hold."""
 
-    def __init__(self, cases: int, lookup_key: str, units: list[int], first: dict[str, int], now: dt.datetime):
+    def __init__(
+        self, cases: int, lookup_key: str, units: list[int], first: dict[str, int], now: dt.datetime
+    ):
         self.cases = cases
         self.callers = max(1, int(cases * CALLERS_PER_CASE))
         self.key = lookup_key.encode()
@@ -170,7 +173,7 @@ class History:
                 base + k, self.hash(national_id_of(k)), CIPHERTEXT, self.hash(phone_of(k)), CIPHERTEXT, at
             )
 
-    CASE_COLUMNS = [
+    CASE_COLUMNS: ClassVar[list[str]] = [
         "id", "tracking_code", "service", "kind", "urgent", "channel", "status", "answer", "incomplete",
         "call_id", "phone_hash", "phone_enc", "caller_id", "current_unit_id", "due_at", "escalation_level",
         "satisfaction", "created_at", "updated_at", "closed_at", "first_screened_at", "first_referred_at",
@@ -245,6 +248,7 @@ class History:
         its events lie among the other cases' events of those days (pages apart), not side by side."""
         day = dt.timedelta(days=1)
         longest = max(len(actions) for _, _, actions in HISTORIES)
+
         # Stream k: every case's k-th event, in filing order (so in time order within the stream).
         def stream(k: int) -> Iterator[tuple[int, int]]:
             return ((i, k) for i in range(self.cases) if len(history_of(i)[1]) > k)
@@ -273,7 +277,16 @@ COLUMNS = {
     "caller": ["id", "national_id_hash", "national_id_enc", "phone_hash", "phone_enc", "created_at"],
     "case_file": History.CASE_COLUMNS,
     "case_code": ["id", "code", "case_id", "created_at"],
-    "referral": ["id", "case_id", "from_unit_id", "to_unit_id", "referred_at", "due_at", "state", "closed_at"],
+    "referral": [
+        "id",
+        "case_id",
+        "from_unit_id",
+        "to_unit_id",
+        "referred_at",
+        "due_at",
+        "state",
+        "closed_at",
+    ],
     "case_event": ["id", "case_id", "at", "action", "from_status", "to_status", "actor", "unit_id", "note"],
 }
 
@@ -313,10 +326,10 @@ def fill(database_url: str, cases: int) -> History:
         print(f"  COPY {table:<10} {rows:>11,} rows in {time.perf_counter() - t0:7.1f} s", flush=True)
     t0 = time.perf_counter()
     rebuild_secondary(engine, rebuild)
+    print(f"  indexes and constraints ({len(rebuild)}) built in {time.perf_counter() - t0:.1f} s", flush=True)
     print(
-        f"  indexes and constraints ({len(rebuild)}) built in {time.perf_counter() - t0:.1f} s", flush=True
+        f"  fill: {cases:,} cases in {time.perf_counter() - started:.1f} s (COPY + index build)", flush=True
     )
-    print(f"  fill: {cases:,} cases in {time.perf_counter() - started:.1f} s (COPY + index build)", flush=True)
     engine.dispose()
     return history
 
@@ -330,7 +343,8 @@ def print_sizes(engine) -> None:
             rows, heap, idx = conn.execute(
                 text(
                     "SELECT c.reltuples::bigint, pg_size_pretty(pg_table_size(c.oid)), "
-                    "pg_size_pretty(pg_indexes_size(c.oid)) FROM pg_class c WHERE c.oid = CAST(:t AS regclass)"
+                    "pg_size_pretty(pg_indexes_size(c.oid)) FROM pg_class c "
+                    "WHERE c.oid = CAST(:t AS regclass)"
                 ),
                 {"t": table},
             ).one()
@@ -374,7 +388,10 @@ def sample_codes(history_cases: int, callers: int, rng: random.Random) -> dict[s
         return {"code": alias_code(i), "params": {"caller_number": phone_of(i)}}
 
     def unknown() -> dict:
-        return {"code": unknown_code(rng.randrange(1_000_000), history_cases), "params": {"caller_number": "02188888888"}}
+        return {
+            "code": unknown_code(rng.randrange(1_000_000), history_cases),
+            "params": {"caller_number": "02188888888"},
+        }
 
     return {
         "owner (number)": owner_phone,
@@ -421,7 +438,9 @@ def explain_route(database_url: str, kinds: dict[str, Callable[[], dict]]) -> No
         with Session(engine) as db:
             try:
                 case = load_case(db, request["code"])
-                owner = is_owner(case, vault, request["params"].get("caller_number"), request["params"].get("national_id"))
+                owner = is_owner(
+                    case, vault, request["params"].get("caller_number"), request["params"].get("national_id")
+                )
                 case_status(case, get_profile(case.service).timezone, owner=owner)
                 outcome = f"owner={owner}, {len(case.events)} events"
             except ApiError as exc:
@@ -482,7 +501,12 @@ def start_backend(database_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
 
 
 async def paced(
-    base: str, make: Callable[[], dict], total: int, clients: int, rate: float | None, expected: tuple[int, bool | None]
+    base: str,
+    make: Callable[[], dict],
+    total: int,
+    clients: int,
+    rate: float | None,
+    expected: tuple[int, bool | None],
 ) -> tuple[list[float], float, int, int]:
     """`total` look-ups from `clients` clients, at `rate` requests/s in all (None: as fast as they are
     answered). Returns (latencies, seconds, requests sent late, wrong answers)."""
@@ -546,19 +570,23 @@ def measure(base: str, pid: int, kinds: dict[str, Callable[[], dict]], args: arg
     asyncio.run(paced(base, any_known, args.warmup, args.clients, None, (200, None)))
     for name, make in kinds.items():
         row(name, make, args.requests, args.clients, args.rate, EXPECTED[name])
-    print(f"saturated, for context ({args.saturate_clients} clients, closed loop, known codes of every kind):")
+    print(
+        f"saturated, for context ({args.saturate_clients} clients, closed loop, known codes of every kind):"
+    )
     row("saturated", any_known, args.requests, args.saturate_clients, None, (200, None))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000_000)
-    parser.add_argument("--requests", type=int, default=5_000, help="look-ups of each kind")
-    parser.add_argument("--rate", type=float, default=200, help="offered look-ups/s in all (not saturating)")
+    parser.add_argument("--requests", type=int, default=2_000, help="look-ups of each kind")
+    parser.add_argument("--rate", type=float, default=50, help="offered look-ups/s in all (not saturating)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--saturate-clients", type=int, default=16)
-    parser.add_argument("--reuse", action="store_true", help="skip the fill if the database holds --cases cases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="skip the fill if the database holds --cases cases"
+    )
     parser.add_argument("--no-http", action="store_true", help="fill, sizes and plans only")
     args = parser.parse_args()
     database_url = os.environ.get("DIDEHBAN_DATABASE_URL", "")
@@ -577,7 +605,9 @@ def main() -> int:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         held = conn.execute(text("SELECT count(*) FROM case_file")).scalar()
-    print(f"{os.cpu_count()} cores; load average {load_average()}; {held:,} cases in the database", flush=True)
+    print(
+        f"{os.cpu_count()} cores; load average {load_average()}; {held:,} cases in the database", flush=True
+    )
     if args.reuse and held >= args.cases:
         print(f"  --reuse: the fill is skipped ({held:,} cases already)")
         cases = held
@@ -602,7 +632,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         backend, base = start_backend(database_url, Path(tmp))
         try:
-            print(f"\nbackend: one uvicorn process (pid {backend.pid}); {args.clients} clients at {args.rate:.0f}/s")
+            print(
+                f"\nbackend: one uvicorn process (pid {backend.pid}); "
+                f"{args.clients} clients at {args.rate:.0f}/s in all"
+            )
             measure(base, backend.pid, kinds, args)
         finally:
             backend.terminate()
