@@ -1,7 +1,7 @@
 """Status look-ups with 10 M cases on PostgreSQL (issue 13, goal 3b: p99 <= 10 ms).
 
     DIDEHBAN_DATABASE_URL=postgresql+psycopg://.../bigstatus \\
-        .venv/bin/python benchmarks/status_at_scale.py [--cases 10000000] [--requests 2000] [--rate 50]
+        .venv/bin/python benchmarks/status_at_scale.py [--cases 10000000] [--requests 1000] [--rate 20]
 
 The database must be an empty PostgreSQL database (or one this script filled before: with
 `--reuse` the fill is skipped when it already holds --cases cases). SQLite is refused: 10 M cases
@@ -579,8 +579,8 @@ def measure(base: str, pid: int, kinds: dict[str, Callable[[], dict]], args: arg
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000_000)
-    parser.add_argument("--requests", type=int, default=2_000, help="look-ups of each kind")
-    parser.add_argument("--rate", type=float, default=50, help="offered look-ups/s in all (not saturating)")
+    parser.add_argument("--requests", type=int, default=1_000, help="look-ups of each kind")
+    parser.add_argument("--rate", type=float, default=20, help="offered look-ups/s in all (not saturating)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--saturate-clients", type=int, default=16)
