@@ -151,3 +151,128 @@ def fill_sms(database_url: str, first_case: int, n: int, next_attempt: dt.dateti
 def analyze(engine: Engine, table: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"ANALYZE {table}"))
+
+
+# --- a realistic history at scale (benchmarks/status_at_scale.py): cases with their callers, aliases,
+# referrals and events, as COPY text built in chunks (one write a chunk, not one a row), with the
+# tables' secondary indexes and constraints dropped during the load and built again after it.
+
+CODE_SPACE = 10**8  # codes 3x xxxxxxx: ten issuer prefixes of 10^7 random codes each
+CODE_STRIDE = 7_919_083  # coprime with 10^8: i -> i * stride mod 10^8 is a permutation
+
+
+def spread_code(i: int, lead: str = "3") -> str:
+    """The i-th code of a permutation of all 10^8 codes under `lead`: consecutive cases get codes far
+    apart (as random codes are), and distinct i (< 10^8) never share one."""
+    body = lead + f"{(i * CODE_STRIDE + 12_345) % CODE_SPACE:08d}"
+    return body + str(damm_digit(body))
+
+
+def copy_text(
+    engine: Engine, table: str, columns: list[str], lines: Iterable[str], chunk: int = 20_000
+) -> int:
+    """COPY tab-separated lines (\\N for NULL) into `table`; returns the number of rows."""
+    raw = engine.raw_connection()
+    rows = 0
+    try:
+        cur = raw.cursor()
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            batch: list[str] = []
+            for line in lines:
+                batch.append(line)
+                if len(batch) >= chunk:
+                    copy.write("\n".join(batch) + "\n")
+                    rows += len(batch)
+                    batch = []
+            if batch:
+                copy.write("\n".join(batch) + "\n")
+                rows += len(batch)
+        raw.commit()
+    finally:
+        raw.close()
+    return rows
+
+
+def secondary_schema(engine: Engine, table: str) -> tuple[list[str], list[str]]:
+    """(constraint statements, index statements) of `table` other than its primary key: what a bulk
+    load drops and builds again after."""
+    with engine.connect() as conn:
+        constraints = [
+            f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+            for name, definition in conn.execute(
+                text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype <> 'p' ORDER BY contype DESC, conname"
+                ),
+                {"t": table},
+            )
+        ]
+        indexes = list(
+            conn.execute(
+                text(
+                    "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                    "WHERE i.indrelid = CAST(:t AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+                    "WHERE c.conindid = i.indexrelid "
+                    "AND c.conrelid = i.indrelid)"
+                ),
+                {"t": table},
+            ).scalars()
+        )
+    return constraints, indexes
+
+
+def drop_secondary(engine: Engine, tables: list[str]) -> list[str]:
+    """Drop every constraint and index but the primary keys of `tables`; returns the statements that
+    build them again (indexes first, then unique and check constraints, then foreign keys)."""
+    saved = [secondary_schema(engine, t) for t in tables]
+    with engine.begin() as conn:
+        for table in tables:
+            for name in conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
+                ),
+                {"t": table},
+            ).scalars():
+                conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        for table in tables:
+            for name in conn.execute(
+                text(
+                    "SELECT conname FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype <> 'p'"
+                ),
+                {"t": table},
+            ).scalars():
+                conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        for table in tables:
+            for name in conn.execute(
+                text(
+                    "SELECT indexrelid::regclass::text FROM pg_index i WHERE indrelid = CAST(:t AS regclass) "
+                    "AND NOT indisprimary"
+                ),
+                {"t": table},
+            ).scalars():
+                conn.execute(text(f"DROP INDEX {name}"))
+    indexes = [stmt for _, ix in saved for stmt in ix]
+    constraints = [stmt for cons, _ in saved for stmt in cons]
+    foreign = [c for c in constraints if " FOREIGN KEY " in c]
+    return indexes + [c for c in constraints if c not in foreign] + foreign
+
+
+def rebuild_secondary(engine: Engine, statements: list[str], maintenance_work_mem: str = "512MB") -> None:
+    with engine.connect() as conn:
+        conn.execute(text(f"SET maintenance_work_mem = '{maintenance_work_mem}'"))
+        for stmt in statements:
+            conn.execute(text(stmt))
+            conn.commit()
+
+
+def bump_sequence(engine: Engine, table: str) -> None:
+    """Rows were written with explicit ids: the next id the application takes follows them."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+            )
+        )
