@@ -418,7 +418,7 @@ def explain_route(database_url: str, kinds: dict[str, Callable[[], dict]]) -> No
     from sqlalchemy.orm import Session
 
     from backend.api.errors import ApiError
-    from backend.api.routes.cases import load_case
+    from backend.api.routes.cases import load_case_view
     from backend.core.db import make_engine
     from backend.core.security import IdentityVault
     from backend.services.profiles import get_profile
@@ -437,7 +437,7 @@ def explain_route(database_url: str, kinds: dict[str, Callable[[], dict]]) -> No
         captured.clear()
         with Session(engine) as db:
             try:
-                case = load_case(db, request["code"])
+                case = load_case_view(db, request["code"])
                 owner = is_owner(
                     case, vault, request["params"].get("caller_number"), request["params"].get("national_id")
                 )

@@ -85,7 +85,7 @@ def test_a_small_fill_reads_as_the_benchmark_expects(monkeypatch):
     from sqlalchemy.orm import Session
 
     from backend.api.errors import ApiError
-    from backend.api.routes.cases import load_case
+    from backend.api.routes.cases import load_case_view
     from backend.core.migrate import upgrade_and_sync
     from backend.core.security import IdentityVault
     from backend.services.status import is_owner
@@ -120,7 +120,7 @@ def test_a_small_fill_reads_as_the_benchmark_expects(monkeypatch):
                     request = make()
                     params = request["params"]
                     try:
-                        case = load_case(db, request["code"])
+                        case = load_case_view(db, request["code"])
                     except ApiError as exc:
                         assert (kind, exc.status) == (kind, status)
                         continue

@@ -35,7 +35,7 @@ from backend.services.intake import (
     register_new_cases,
 )
 from backend.services.profiles import UnknownService, get_profile
-from backend.services.status import CaseStatusOut, case_status, case_view_by_code, is_owner
+from backend.services.status import CaseStatusOut, CaseView, case_status, case_view_by_code, is_owner
 from backend.workflow.citizen import CitizenActError, escalate_case, rate_case
 from domain.tracking_code import InvalidTrackingCode, parse_tracking_code
 
@@ -436,6 +436,18 @@ def throttle_caller(
     enforce(throttle, checks, what)
 
 
+def load_case_view(db, tracking_code: str) -> CaseView:
+    """The case a status look-up reads, by its code or an alias: through Core rows, not the ORM."""
+    try:
+        code = parse_tracking_code(tracking_code)
+    except InvalidTrackingCode as exc:
+        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
+    case = case_view_by_code(db.connection(), code)
+    if case is None:
+        raise ApiError(404, "case_not_found", "no case has this tracking code")
+    return case
+
+
 @router.get("/{tracking_code}", response_model=CaseStatusOut)
 async def read_case(
     tracking_code: TrackingCodePath,
@@ -464,14 +476,7 @@ def _read_case(
     national_id: str | None,
 ) -> dict[str, Any]:
     throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-    try:
-        code = parse_tracking_code(tracking_code)
-    except InvalidTrackingCode as exc:
-        raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    # Read through Core rows, not the ORM (services.status.case_view_by_code).
-    case = case_view_by_code(db.connection(), code)
-    if case is None:
-        raise ApiError(404, "case_not_found", "no case has this tracking code")
+    case = load_case_view(db, tracking_code)
     profile = get_profile(case.service)
     owner = is_owner(case, vault, caller_number, national_id)
     status = case_status(case, profile.timezone, owner=owner)
