@@ -33,10 +33,14 @@ class Deliverer:
         backoff_min: float = 1.0,
         backoff_max: float = 60.0,
         idle_seconds: float = 10.0,
+        linger_seconds: float = 0.5,
     ) -> None:
         self.spool, self.client = spool, client
         self.batch_size, self.concurrency = batch_size, concurrency
         self.backoff_min, self.backoff_max, self.idle_seconds = backoff_min, backoff_max, idle_seconds
+        # After a wake, the cases of the calls filed meanwhile go in the same batch: under load one
+        # request (one JSON body, one spool transaction) carries many cases, not one each.
+        self.linger_seconds = linger_seconds
         self.backoff = 0.0  # the pause after the last round (0 while the backend takes cases)
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one round at a time: a case is never in two batches at once
@@ -54,6 +58,8 @@ class Deliverer:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                if self.linger_seconds:
+                    await asyncio.sleep(self.linger_seconds)
             self._wake.clear()
             try:
                 delivered, _failed, refused = await self._round()

@@ -14,12 +14,14 @@ case is deleted (only a count of deliveries is kept).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import os
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,16 @@ CREATE TABLE IF NOT EXISTS tally (
     count INTEGER NOT NULL
 );
 """
+
+
+def _settle(waiter: asyncio.Future[str], code: str | None, error: BaseException | None) -> None:
+    """On the loop: hand a filed case's code (or its error) to the call waiting for it."""
+    if waiter.done():  # the call was cancelled (its caller hung up meanwhile)
+        return
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(code)
 
 
 class SpoolKeyError(RuntimeError):
@@ -134,8 +146,14 @@ class Spool:
         self._lock = threading.Lock()
         self._db = open_private_db(self.path)
         self._db.executescript(SCHEMA)
+        # `filed`: cases waiting for the writer thread's next transaction.
+        self._queue: list[tuple[str, dict[str, Any], asyncio.Future[str]]] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="spool-writer")
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self._db.close()
 
     @staticmethod
@@ -159,38 +177,89 @@ class Spool:
     def file(self, call_id: str, payload: dict[str, Any]) -> str:
         """Issue this call's tracking code and keep the case, in one transaction; the code the call
         already has if it was filed before (a replay keeps its code)."""
+        return self.file_many([(call_id, payload)])[0]
+
+    def file_many(self, cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """file() for several calls in one transaction, so one fsync makes them all durable (the
+        FastAGI server files the cases of calls that finish together this way: `filed`)."""
         if not self.node_prefix:
             raise RuntimeError("this node has no DIDEHBAN_NODE_PREFIX: it cannot issue codes")
         now = self._now()
+        codes: list[str] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT tracking_code FROM pending_case WHERE call_id=?", (call_id,)
-                ).fetchone()
-                if row is not None:
-                    self._db.execute("COMMIT")
-                    return row[0]
-                for _ in range(50):
-                    code = new_tracking_code(self.node_prefix)
-                    try:
-                        self._db.execute("INSERT INTO issued_code VALUES (?, ?)", (code, now))
-                        break
-                    except sqlite3.IntegrityError:
-                        continue
-                else:
-                    raise RuntimeError("could not issue an unused tracking code on this node")
-                sealed = self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id})
-                self._db.execute(
-                    "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (call_id, sealed, code, now),
-                )
+                for call_id, payload in cases:
+                    codes.append(self._file_in_transaction(call_id, payload, now))
                 self._db.execute("COMMIT")
-                return code
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return codes
+
+    def _file_in_transaction(self, call_id: str, payload: dict[str, Any], now: str) -> str:
+        row = self._db.execute(
+            "SELECT tracking_code FROM pending_case WHERE call_id=?", (call_id,)
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        for _ in range(50):
+            code = new_tracking_code(self.node_prefix)
+            try:
+                self._db.execute("INSERT INTO issued_code VALUES (?, ?)", (code, now))
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:
+            raise RuntimeError("could not issue an unused tracking code on this node")
+        sealed = self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id})
+        self._db.execute(
+            "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) VALUES (?, ?, ?, ?)",
+            (call_id, sealed, code, now),
+        )
+        return code
+
+    async def filed(self, call_id: str, payload: dict[str, Any]) -> str:
+        """file(), off the event loop, returning once the case is durably on disk (its commit
+        fsynced), so a caller only ever hears a code the node keeps.
+
+        The spool's own writer thread does the work, never the loop (a blocking fsync there would
+        stall every call on it) and never the shared thread pool (where it would queue behind other
+        blocking work). Cases filed while the writer is busy wait for its next transaction and share
+        it: one fsync for all of them rather than one each, so a burst of calls finishing together
+        does not queue fsync behind fsync."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((call_id, payload, waiter))
+            start = not self._writing
+            self._writing = True
+        if start:
+            loop.run_in_executor(self._writer, self._write_queued, loop)
+        return await waiter
+
+    def _write_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread: every queued case in one transaction, until none is left."""
+        while True:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                codes = self.file_many([(call_id, payload) for call_id, payload, _ in batch])
+            except Exception:
+                # One case that cannot be filed (no unused code) must not fail the others with it.
+                for call_id, payload, waiter in batch:
+                    try:
+                        code = self.file(call_id, payload)
+                    except Exception as exc:
+                        loop.call_soon_threadsafe(_settle, waiter, None, exc)
+                    else:
+                        loop.call_soon_threadsafe(_settle, waiter, code, None)
+                continue
+            for (_, _, waiter), code in zip(batch, codes, strict=True):
+                loop.call_soon_threadsafe(_settle, waiter, code, None)
 
     def waiting(self, tracking_code: str) -> bool:
         """Whether a case with this code is still here, not yet with the backend (a status call for
