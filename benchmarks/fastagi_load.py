@@ -329,8 +329,14 @@ def main() -> int:
                 "DIDEHBAN_AMI_SECRET": "load",
             }
         )
-        env.setdefault("DIDEHBAN_PROMPTS_DIR", str(ROOT / "prompts"))
+        env["DIDEHBAN_PROMPTS_DIR"] = os.environ.get("DIDEHBAN_PROMPTS_DIR") or str(ROOT / "prompts")
         os.environ.update(env)
+        from prompts.paths import prompt_file
+
+        if not args.burst and not prompt_seconds(prompt_file("main-menu")):
+            # Without the audio every prompt would last 0 s: a burst, not the realistic callers asked.
+            print("no prompt audio: run `didehban prompts build` first (or use --burst)", file=sys.stderr)
+            return 2
         cli = [sys.executable, "-m", "backend.cli"]
         backend = subprocess.Popen(
             [*cli, "serve", "--port", str(backend_port)],
