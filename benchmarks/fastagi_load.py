@@ -56,16 +56,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def proc_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds, peak RSS bytes) of a running process."""
+def proc_stats(pid: int) -> tuple[float, float, int]:
+    """(user CPU seconds, system CPU seconds, peak RSS bytes) of a running process, all threads."""
     ticks = os.sysconf("SC_CLK_TCK")
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
     peak = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             peak = int(line.split()[1]) * 1024
-    return cpu, peak
+    return int(fields[11]) / ticks, int(fields[12]) / ticks, peak
 
 
 TYPING = 1.0  # seconds a caller takes to type an entry after the prompt
@@ -390,17 +389,16 @@ def main() -> int:
             )
             print(
                 f"{'calls':>6} {'done':>6} {'failed':>6} {'wall s':>7} {'cmd p50 ms':>10} {'p99 ms':>7} "
-                f"{'code p50 ms':>11} {'p99 ms':>7} {'CPU ms/call':>11} {'RSS MB':>7} "
+                f"{'code p50 ms':>11} {'p99 ms':>7} {'CPU ms/call':>11} {'user+sys':>10} {'RSS MB':>7} "
                 f"{'backend has all s':>17} {'load avg':>8}"
             )
             for n in args.calls:
-                cpu_before, _ = proc_stats(fastagi.pid)
+                user_before, sys_before, _ = proc_stats(fastagi.pid)
                 started = time.perf_counter()
                 done, failed, lat, waits = asyncio.run(
                     place_all(n, args.generators, agi_port, ami_port, canned, nid, args.burst)
                 )
                 wall = time.perf_counter() - started
-                cpu_after, rss = proc_stats(fastagi.pid)
                 # The cases reach the backend behind the calls: until it answers for the last one.
                 first = f"load-{n}-"
                 for _ in range(600):
@@ -409,12 +407,17 @@ def main() -> int:
                         break
                     time.sleep(0.2)
                 delivered_after = time.perf_counter() - started - wall
-                cpu_ms = (cpu_after - cpu_before) * 1000 / n
+                # The server's CPU for the whole calls: their delivery to the backend included.
+                user_after, sys_after, rss = proc_stats(fastagi.pid)
+                user_ms = (user_after - user_before) * 1000 / n
+                sys_ms = (sys_after - sys_before) * 1000 / n
+                cpu_ms = user_ms + sys_ms
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0] * 99
                 w = statistics.quantiles(waits, n=100) if len(waits) > 2 else [0] * 99
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {wall:>7.1f} {q[49] * 1000:>10.2f} {q[98] * 1000:>7.2f} "
                     f"{w[49] * 1000:>11.2f} {w[98] * 1000:>7.2f} {cpu_ms:>11.2f} "
+                    f"{f'{user_ms:.1f}+{sys_ms:.1f}':>10} "
                     f"{rss / 2**20:>7.1f} {delivered_after:>17.1f} {os.getloadavg()[0]:>8.2f}"
                 )
             if args.agi_script:

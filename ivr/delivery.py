@@ -33,7 +33,7 @@ class Deliverer:
         backoff_min: float = 1.0,
         backoff_max: float = 60.0,
         idle_seconds: float = 10.0,
-        linger_seconds: float = 0.5,
+        linger_seconds: float = 1.0,
     ) -> None:
         self.spool, self.client = spool, client
         self.batch_size, self.concurrency = batch_size, concurrency

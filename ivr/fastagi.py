@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -144,6 +145,14 @@ class FastAgiChannel(Channel):
         return parse_reply(await self.connection.command(command))
 
 
+def _import_lazy_modules() -> None:
+    """Modules the HTTP client imports on its first request (anyio picks its event-loop backend
+    then): imported at start-up, or the first delivery would freeze every call for their import."""
+    for name in ("anyio._backends._asyncio", "anyio._core._sockets"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 class HotlineServer:
     def __init__(self, settings: IvrSettings | None = None) -> None:
         # No node answers calls without its own prefix and spool key (NodeNotConfigured).
@@ -187,6 +196,7 @@ class HotlineServer:
     async def start(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
         # Before the first call, not during one (see BackendClient.open).
         await self.client.open()
+        await asyncio.to_thread(_import_lazy_modules)
         self.routes = frozenset(registered())
         self.server = await asyncio.get_running_loop().create_server(
             lambda: AgiConnection(self.answer),
