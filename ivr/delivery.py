@@ -38,9 +38,11 @@ class Deliverer:
         self.spool, self.client = spool, client
         self.batch_size, self.concurrency = batch_size, concurrency
         self.backoff_min, self.backoff_max, self.idle_seconds = backoff_min, backoff_max, idle_seconds
-        # After a wake, the cases of the calls filed meanwhile go in the same batch: under load one
-        # request (one JSON body, one spool transaction) carries many cases, not one each.
+        # At most one round a linger_seconds: a case filed after a quiet spell goes at once, but
+        # under load the cases of the calls filed meanwhile wait for the next round together, one
+        # request (one JSON body, one spool transaction) for many cases rather than one each.
         self.linger_seconds = linger_seconds
+        self._last_round = float("-inf")
         self.backoff = 0.0  # the pause after the last round (0 while the backend takes cases)
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one round at a time: a case is never in two batches at once
@@ -58,15 +60,19 @@ class Deliverer:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
-                if self.linger_seconds:
-                    await asyncio.sleep(self.linger_seconds)
+                loop = asyncio.get_running_loop()
+                if (wait := self._last_round + self.linger_seconds - loop.time()) > 0:
+                    await asyncio.sleep(wait)
             self._wake.clear()
+            started = asyncio.get_running_loop().time()
             try:
-                delivered, _failed, refused = await self._round()
+                delivered, failed, refused = await self._round()
             except Exception:
                 log.exception("spool delivery failed")
                 refused = True
-                delivered = 0
+                delivered = failed = 0
+            if delivered or failed:
+                self._last_round = started  # a round that sent something (an empty one does not count)
             if delivered:
                 log.info("delivered %d spooled case(s)", delivered)
             if refused:

@@ -24,6 +24,7 @@ import gc
 import importlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
 from domain.profiles import profiles_in
@@ -256,6 +257,9 @@ async def serve(host: str | None, port: int | None) -> None:
     # the collector's sight, so a collection during the calls walks only what the calls made.
     gc.collect()
     gc.freeze()
+    # A thread holding the GIL (the spool's writer sealing a case, the deliverer opening a batch)
+    # keeps the loop, and so every call's next command, waiting up to this long (default 5 ms).
+    sys.setswitchinterval(0.001)
     log.info("FastAGI server listening on %s:%d", host or server.settings.fastagi_host, server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
