@@ -66,7 +66,7 @@ class Deliverer:
             self._wake.clear()
             started = asyncio.get_running_loop().time()
             try:
-                delivered, failed, refused = await self._round()
+                delivered, failed, refused = await self._round(until_empty=False)
             except Exception:
                 log.exception("spool delivery failed")
                 refused = True
@@ -82,8 +82,10 @@ class Deliverer:
             else:
                 self.backoff = 0.0
 
-    async def _round(self) -> tuple[int, int, bool]:
-        """(delivered, not delivered, the backend refused or did not answer)."""
+    async def _round(self, *, until_empty: bool = True) -> tuple[int, int, bool]:
+        """(delivered, not delivered, the backend refused or did not answer). Not until_empty: one
+        take (batch_size x concurrency cases) and, if more wait, a wake for the next round, so a
+        backlog goes out a take a linger_seconds rather than all at once on the calls' loop."""
         delivered = failed = 0
         async with self._lock:
             while True:
@@ -98,6 +100,9 @@ class Deliverer:
                 if any(stop for _, _, stop in outcomes):
                     return delivered, failed, True
                 if len(items) < take:
+                    return delivered, failed, False
+                if not until_empty:
+                    self._wake.set()
                     return delivered, failed, False
 
     async def _deliver(self, items: list[SpooledCase]) -> tuple[int, int, bool]:

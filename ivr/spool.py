@@ -15,6 +15,7 @@ case is deleted (only a count of deliveries is kept).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -56,14 +57,16 @@ CREATE TABLE IF NOT EXISTS tally (
 """
 
 
-def _settle(waiter: asyncio.Future[str], code: str | None, error: BaseException | None) -> None:
-    """On the loop: hand a filed case's code (or its error) to the call waiting for it."""
-    if waiter.done():  # the call was cancelled (its caller hung up meanwhile)
-        return
-    if error is not None:
-        waiter.set_exception(error)
-    else:
-        waiter.set_result(code)
+def _settle(outcomes: list[tuple[asyncio.Future[str], str | None, BaseException | None]]) -> None:
+    """On the loop: hand filed cases' codes (or errors) to the calls waiting for them (one wake of
+    the loop a transaction, not one a case)."""
+    for waiter, code, error in outcomes:
+        if waiter.done():  # the call was cancelled (its caller hung up meanwhile)
+            continue
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(code)
 
 
 class SpoolKeyError(RuntimeError):
@@ -181,16 +184,49 @@ class Spool:
 
     def file_many(self, cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """file() for several calls in one transaction, so one fsync makes them all durable (the
-        FastAGI server files the cases of calls that finish together this way: `filed`)."""
+        FastAGI server files the cases of calls that finish together this way: `filed`).
+
+        The common case (new calls, fresh codes) is three statements for the whole batch, every
+        payload sealed before the database is touched: the writer thread then gives up and takes
+        back the GIL a few times a batch rather than a few times a case, which under load (the loop
+        thread busy with the calls) is most of the time a case waits to be filed."""
         if not self.node_prefix:
             raise RuntimeError("this node has no DIDEHBAN_NODE_PREFIX: it cannot issue codes")
         now = self._now()
-        codes: list[str] = []
+        call_ids = [call_id for call_id, _ in cases]
+        codes = [new_tracking_code(self.node_prefix) for _ in cases]
+        sealed = [
+            (call_id, self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id}), code, now)
+            for (call_id, payload), code in zip(cases, codes, strict=True)
+        ]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for call_id, payload in cases:
-                    codes.append(self._file_in_transaction(call_id, payload, now))
+                fresh = len(set(call_ids)) == len(call_ids) and len(set(codes)) == len(codes)
+                if fresh:
+                    marks = ",".join("?" * len(call_ids))
+                    fresh = not self._db.execute(
+                        f"SELECT 1 FROM pending_case WHERE call_id IN ({marks}) LIMIT 1", call_ids
+                    ).fetchone()
+                if fresh:
+                    try:
+                        self._db.execute("SAVEPOINT fresh")
+                        self._db.executemany(
+                            "INSERT INTO issued_code VALUES (?, ?)", [(code, now) for code in codes]
+                        )
+                        self._db.executemany(
+                            "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) "
+                            "VALUES (?, ?, ?, ?)",
+                            sealed,
+                        )
+                        self._db.execute("RELEASE fresh")
+                    except sqlite3.IntegrityError:
+                        # A code issued here before (or a replayed call): case by case below.
+                        self._db.execute("ROLLBACK TO fresh")
+                        self._db.execute("RELEASE fresh")
+                        fresh = False
+                if not fresh:
+                    codes = [self._file_in_transaction(call_id, payload, now) for call_id, payload in cases]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -250,16 +286,17 @@ class Spool:
                 codes = self.file_many([(call_id, payload) for call_id, payload, _ in batch])
             except Exception:
                 # One case that cannot be filed (no unused code) must not fail the others with it.
+                outcomes: list[tuple[asyncio.Future[str], str | None, BaseException | None]] = []
                 for call_id, payload, waiter in batch:
                     try:
-                        code = self.file(call_id, payload)
+                        outcomes.append((waiter, self.file(call_id, payload), None))
                     except Exception as exc:
-                        loop.call_soon_threadsafe(_settle, waiter, None, exc)
-                    else:
-                        loop.call_soon_threadsafe(_settle, waiter, code, None)
-                continue
-            for (_, _, waiter), code in zip(batch, codes, strict=True):
-                loop.call_soon_threadsafe(_settle, waiter, code, None)
+                        outcomes.append((waiter, None, exc))
+            else:
+                outcomes = [(waiter, code, None) for (_, _, waiter), code in zip(batch, codes, strict=True)]
+            # A closed loop (the server stopped) has nobody to tell: the cases are on disk anyway.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, outcomes)
 
     def waiting(self, tracking_code: str) -> bool:
         """Whether a case with this code is still here, not yet with the backend (a status call for
