@@ -172,6 +172,7 @@ async def place(n: int, first: int, count: int, port: int, canned: Path, nid: st
     from ivr.phone import AsteriskSide, Script, environment
     from prompts.catalog import load_catalog
 
+    spread = float(os.environ.get("FASTAGI_LOAD_SPREAD", "1"))
     load_catalog()  # once, before the clock: AsteriskSide reads it (cached) for every call
     # A collection of hundreds of calls' transcripts would pause this simulated Asterisk, and the
     # pause would count as the server's turnaround.
@@ -183,8 +184,9 @@ async def place(n: int, first: int, count: int, port: int, canned: Path, nid: st
         env = environment(
             route="hotline", service="1482", caller=f"0912{i:07d}", unique_id=f"load-{n}-{i}", port=port
         )
-        # Callers do not all dial in the same millisecond: spread over the first second.
-        await asyncio.sleep(0 if burst else (i % 1000) / 1000)
+        # Callers do not all dial in the same millisecond: spread over the first `--spread` seconds
+        # (1 s: a burst of callers who then move through the menus together, prompt for prompt).
+        await asyncio.sleep(0 if burst else spread * (i % n) / n)
         return await asyncio.wait_for(realistic_call(side, "127.0.0.1", port, env, burst), 600)
 
     try:
@@ -298,8 +300,12 @@ def main() -> int:
     parser.add_argument(
         "--generators", type=int, default=1, help="processes playing Asterisk, sharing the calls"
     )
+    parser.add_argument(
+        "--spread", type=float, default=1.0, help="seconds over which the calls start (default 1)"
+    )
     parser.add_argument("--server-log", type=Path, help="the FastAGI server's log (stderr) to this file")
     args = parser.parse_args()
+    os.environ["FASTAGI_LOAD_SPREAD"] = str(args.spread)  # for the generator processes too
     from cryptography.fernet import Fernet
 
     from backend.core.security import new_secrets
