@@ -1,6 +1,7 @@
 """Concurrent calls through the FastAGI server against a real backend.
 
-    .venv/bin/python benchmarks/fastagi_load.py [--calls 50 100] [--burst] [--agi-script 20]
+    .venv/bin/python benchmarks/fastagi_load.py [--calls 50 100] [--burst] [--generators 2]
+        [--agi-script 20] [--server-log FILE]
 
 Starts the backend and the FastAGI server as separate processes (as in production), places N calls
 at once (each a whole new-case call: menus, national ID, a recording, the code read back), and prints
@@ -15,12 +16,25 @@ Each simulated Asterisk plays every prompt for its real duration (the built prom
 N callers, not N bursts; `--burst` answers at once instead. The database is DIDEHBAN_DATABASE_URL if
 set, else a new SQLite file. `--agi-script K` also runs K calls one after another through the
 process-per-call script (agi_scripts/hotline.py) and prints its CPU per call.
+
+What is measured, and by whom: the simulated Asterisk (this process, or `--generators K` processes
+sharing the calls) is never the FastAGI server's process, so its work is not the server's CPU (read
+from /proc for the server's pid alone) and cannot stall the server's loop. Turnaround is what
+Asterisk sees: from its reply written to the server's next command read. The simulated Asterisk does
+as little as it can between the two (prompt lengths and the prompt catalogue are read once, not per
+command or per call), since any pause of its own would be counted as the server's. It also answers
+the server's AMI line (MixMonitorMute, a login once), so the recording mute of the national ID
+costs what it costs in production rather than a refused connection.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import functools
+import gc
+import multiprocessing
 import os
 import socket
 import statistics
@@ -42,22 +56,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def proc_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds, peak RSS bytes) of a running process."""
+def proc_stats(pid: int) -> tuple[float, float, int]:
+    """(user CPU seconds, system CPU seconds, peak RSS bytes) of a running process, all threads."""
     ticks = os.sysconf("SC_CLK_TCK")
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
     peak = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             peak = int(line.split()[1]) * 1024
-    return cpu, peak
+    return int(fields[11]) / ticks, int(fields[12]) / ticks, peak
 
 
 TYPING = 1.0  # seconds a caller takes to type an entry after the prompt
 MESSAGE = 5.0  # seconds of the canned message
 
 
+@functools.cache
 def prompt_seconds(path: str) -> float:
     import wave
 
@@ -72,6 +86,7 @@ def prompt_seconds(path: str) -> float:
         return 0.0
 
 
+@functools.lru_cache(maxsize=4096)
 def heard_for(command: str) -> float:
     """How long Asterisk is busy with a command before it replies, as a caller would keep it."""
     import shlex
@@ -87,6 +102,28 @@ def heard_for(command: str) -> float:
     if verb == "WAIT FOR":
         return TYPING
     return 0.0
+
+
+async def fake_ami(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Asterisk's manager interface as the FastAGI server's recording mute uses it: every action
+    (Login, MixMonitorMute) answered Success with its ActionID."""
+    writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+    fields: dict[str, str] = {}
+    try:
+        while raw := await reader.readline():
+            line = raw.decode().strip()
+            if line:
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+                continue
+            if fields:
+                action_id = fields.get("ActionID", "")
+                writer.write(f"Response: Success\r\nActionID: {action_id}\r\nMessage: done\r\n\r\n".encode())
+                fields = {}
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the server went, or the run is over
+    finally:
+        writer.close()
 
 
 async def realistic_call(side, host: str, port: int, env: dict[str, str], burst: bool):
@@ -130,8 +167,16 @@ def code_wait(t) -> float | None:
     return sum(t.latencies[menus[-1] + 1 : codes[0] + 1])
 
 
-async def place(n: int, port: int, canned: Path, nid: str, burst: bool = False):
+async def place(n: int, first: int, count: int, port: int, canned: Path, nid: str, burst: bool):
+    """Calls first..first+count-1 of a run of n: (registered, failed, turnarounds, code waits)."""
     from ivr.phone import AsteriskSide, Script, environment
+    from prompts.catalog import load_catalog
+
+    spread = float(os.environ.get("FASTAGI_LOAD_SPREAD", "1"))
+    load_catalog()  # once, before the clock: AsteriskSide reads it (cached) for every call
+    # A collection of hundreds of calls' transcripts would pause this simulated Asterisk, and the
+    # pause would count as the server's turnaround.
+    gc.disable()
 
     async def one(i: int):
         items = ["1", "1", "2", f"{nid}#", "1", "words", "3", ""]
@@ -139,11 +184,15 @@ async def place(n: int, port: int, canned: Path, nid: str, burst: bool = False):
         env = environment(
             route="hotline", service="1482", caller=f"0912{i:07d}", unique_id=f"load-{n}-{i}", port=port
         )
-        # Callers do not all dial in the same millisecond: spread over the first second.
-        await asyncio.sleep(0 if burst else (i % 1000) / 1000)
+        # Callers do not all dial in the same millisecond: spread over the first `--spread` seconds
+        # (1 s: a burst of callers who then move through the menus together, prompt for prompt).
+        await asyncio.sleep(0 if burst else spread * (i % n) / n)
         return await asyncio.wait_for(realistic_call(side, "127.0.0.1", port, env, burst), 600)
 
-    results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
+    try:
+        results = await asyncio.gather(*(one(i) for i in range(first, first + count)), return_exceptions=True)
+    finally:
+        gc.enable()
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         print(f"  first failure: {errors[0]!r}", file=sys.stderr)
@@ -154,7 +203,42 @@ async def place(n: int, port: int, canned: Path, nid: str, burst: bool = False):
     ]
     waits = [w for r in ok if (w := code_wait(r)) is not None]
     latencies = [lat for r in ok for lat in r.latencies[1:]]
-    return len(ok), n - len(ok), latencies, waits
+    return len(ok), count - len(ok), latencies, waits
+
+
+def place_in_process(n: int, first: int, count: int, port: int, canned: Path, nid: str, burst: bool):
+    """A generator process's share of the calls (--generators)."""
+    return asyncio.run(place(n, first, count, port, canned, nid, burst))
+
+
+async def place_all(
+    n: int, generators: int, port: int, ami_port: int, canned: Path, nid: str, burst: bool
+) -> tuple[int, int, list[float], list[float]]:
+    """n calls from `generators` processes (1: this one), while this process answers AMI."""
+    ami = await asyncio.start_server(fake_ami, "127.0.0.1", ami_port)
+    try:
+        if generators <= 1:
+            return await place(n, 0, n, port, canned, nid, burst)
+        shares = [n // generators + (1 if g < n % generators else 0) for g in range(generators)]
+        starts = [sum(shares[:g]) for g in range(generators)]
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ProcessPoolExecutor(
+            generators, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            parts = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, place_in_process, n, start, share, port, canned, nid, burst)
+                    for start, share in zip(starts, shares, strict=True)
+                )
+            )
+        return (
+            sum(p[0] for p in parts),
+            sum(p[1] for p in parts),
+            [lat for p in parts for lat in p[2]],
+            [w for p in parts for w in p[3]],
+        )
+    finally:
+        ami.close()
 
 
 def _count_cases(database_url: str, call_prefix: str) -> int:
@@ -213,7 +297,15 @@ def main() -> int:
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--burst", action="store_true", help="reply at once (no prompt durations)")
     parser.add_argument("--agi-script", type=int, default=0, help="calls through the per-call script")
+    parser.add_argument(
+        "--generators", type=int, default=1, help="processes playing Asterisk, sharing the calls"
+    )
+    parser.add_argument(
+        "--spread", type=float, default=1.0, help="seconds over which the calls start (default 1)"
+    )
+    parser.add_argument("--server-log", type=Path, help="the FastAGI server's log (stderr) to this file")
     args = parser.parse_args()
+    os.environ["FASTAGI_LOAD_SPREAD"] = str(args.spread)  # for the generator processes too
     from cryptography.fernet import Fernet
 
     from backend.core.security import new_secrets
@@ -223,7 +315,7 @@ def main() -> int:
         tmp_path = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
         env.update(new_secrets())
-        backend_port, agi_port = free_port(), free_port()
+        backend_port, agi_port, ami_port = free_port(), free_port(), free_port()
         env.update(
             {
                 "DIDEHBAN_DATABASE_URL": os.environ.get("DIDEHBAN_DATABASE_URL")
@@ -235,10 +327,21 @@ def main() -> int:
                 "DIDEHBAN_BACKEND_TIMEOUT_SECONDS": "10",
                 "DIDEHBAN_NODE_PREFIX": "21",  # every IVR node needs its own
                 "DIDEHBAN_SPOOL_KEY": Fernet.generate_key().decode(),
+                # The simulated Asterisk's manager interface (fake_ami), for the recording mute.
+                "DIDEHBAN_AMI_HOST": "127.0.0.1",
+                "DIDEHBAN_AMI_PORT": str(ami_port),
+                "DIDEHBAN_AMI_USERNAME": "didehban",
+                "DIDEHBAN_AMI_SECRET": "load",
             }
         )
-        env.setdefault("DIDEHBAN_PROMPTS_DIR", str(ROOT / "prompts"))
+        env["DIDEHBAN_PROMPTS_DIR"] = os.environ.get("DIDEHBAN_PROMPTS_DIR") or str(ROOT / "prompts")
         os.environ.update(env)
+        from prompts.paths import prompt_file
+
+        if not args.burst and not prompt_seconds(prompt_file("main-menu")):
+            # Without the audio every prompt would last 0 s: a burst, not the realistic callers asked.
+            print("no prompt audio: run `didehban prompts build` first (or use --burst)", file=sys.stderr)
+            return 2
         cli = [sys.executable, "-m", "backend.cli"]
         backend = subprocess.Popen(
             [*cli, "serve", "--port", str(backend_port)],
@@ -247,13 +350,16 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        server_log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
         fastagi = subprocess.Popen(
             [*cli, "fastagi", "--port", str(agi_port)],
             env=env,
             cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=server_log,
+            stderr=server_log,
         )
+        # For a profiler: `py-spy record --pid N` while the calls run.
+        print(f"FastAGI server pid {fastagi.pid}", file=sys.stderr, flush=True)
         try:
             for _ in range(200):
                 try:
@@ -289,15 +395,16 @@ def main() -> int:
             )
             print(
                 f"{'calls':>6} {'done':>6} {'failed':>6} {'wall s':>7} {'cmd p50 ms':>10} {'p99 ms':>7} "
-                f"{'code p50 ms':>11} {'p99 ms':>7} {'CPU ms/call':>11} {'RSS MB':>7} "
-                f"{'backend has all s':>17}"
+                f"{'code p50 ms':>11} {'p99 ms':>7} {'CPU ms/call':>11} {'user+sys':>10} {'RSS MB':>7} "
+                f"{'backend has all s':>17} {'load avg':>8}"
             )
             for n in args.calls:
-                cpu_before, _ = proc_stats(fastagi.pid)
+                user_before, sys_before, _ = proc_stats(fastagi.pid)
                 started = time.perf_counter()
-                done, failed, lat, waits = asyncio.run(place(n, agi_port, canned, nid, args.burst))
+                done, failed, lat, waits = asyncio.run(
+                    place_all(n, args.generators, agi_port, ami_port, canned, nid, args.burst)
+                )
                 wall = time.perf_counter() - started
-                cpu_after, rss = proc_stats(fastagi.pid)
                 # The cases reach the backend behind the calls: until it answers for the last one.
                 first = f"load-{n}-"
                 for _ in range(600):
@@ -306,13 +413,18 @@ def main() -> int:
                         break
                     time.sleep(0.2)
                 delivered_after = time.perf_counter() - started - wall
-                cpu_ms = (cpu_after - cpu_before) * 1000 / n
+                # The server's CPU for the whole calls: their delivery to the backend included.
+                user_after, sys_after, rss = proc_stats(fastagi.pid)
+                user_ms = (user_after - user_before) * 1000 / n
+                sys_ms = (sys_after - sys_before) * 1000 / n
+                cpu_ms = user_ms + sys_ms
                 q = statistics.quantiles(lat, n=100) if len(lat) > 2 else [0] * 99
                 w = statistics.quantiles(waits, n=100) if len(waits) > 2 else [0] * 99
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {wall:>7.1f} {q[49] * 1000:>10.2f} {q[98] * 1000:>7.2f} "
                     f"{w[49] * 1000:>11.2f} {w[98] * 1000:>7.2f} {cpu_ms:>11.2f} "
-                    f"{rss / 2**20:>7.1f} {delivered_after:>17.1f}"
+                    f"{f'{user_ms:.1f}+{sys_ms:.1f}':>10} "
+                    f"{rss / 2**20:>7.1f} {delivered_after:>17.1f} {os.getloadavg()[0]:>8.2f}"
                 )
             if args.agi_script:
                 per_call = agi_script_cpu(args.agi_script, env, canned, nid)

@@ -40,6 +40,11 @@ class Reply:
 def parse_reply(line: str) -> Reply:
     """One reply line. Raises CallerHungUp for every way Asterisk says the channel is gone."""
     line = line.strip()
+    if line.startswith("200 result=") and " " not in line[11:] and "(" not in line:
+        # Most replies ("200 result=0", "200 result=1234"): no pattern matching for them.
+        if line[11:] == "-1":
+            raise CallerHungUp("hangup during the command")
+        return Reply(200, line[11:])
     if line == "HANGUP" or line == "":
         raise CallerHungUp(line or "connection closed")
     match = _REPLY.match(line)

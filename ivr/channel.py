@@ -56,6 +56,8 @@ class Channel(abc.ABC):
     def __init__(self, info: CallInfo) -> None:
         self.info = info
         self.alive = True
+        # Where the prompts are, as Asterisk sees them: read once a call, not once a prompt.
+        self._prompts = prompt_file("")
         # Keys that stopped a prompt and wait to be the start of the next entry (type-ahead).
         self.typed_ahead = ""
 
@@ -81,7 +83,7 @@ class Channel(abc.ABC):
         """Play prompts in order; a key in `keys` stops playback and is returned. The key is also
         kept as the first key of the next entry (`collect`), so nothing the caller types is lost."""
         for prompt_id in prompt_ids:
-            key = await self.play_file(prompt_file(prompt_id), keys)
+            key = await self.play_file(self._prompts + prompt_id, keys)
             if key:
                 return key
         return None
@@ -114,7 +116,7 @@ class Channel(abc.ABC):
             await self.play(prompt_ids[:-1])
         if not self.typed_ahead:
             # GET DATA plays the last prompt and listens, the way Asterisk catches DTMF best.
-            target = prompt_file(prompt_ids[-1]) if prompt_ids else ""
+            target = self._prompts + prompt_ids[-1] if prompt_ids else ""
             reply = await self.send(f"GET DATA {quote(target)} {timeout_ms} {max_digits}")
             return normalise_digits(reply.result)
         typed = self.take_typed_ahead()

@@ -33,10 +33,16 @@ class Deliverer:
         backoff_min: float = 1.0,
         backoff_max: float = 60.0,
         idle_seconds: float = 10.0,
+        linger_seconds: float = 1.0,
     ) -> None:
         self.spool, self.client = spool, client
         self.batch_size, self.concurrency = batch_size, concurrency
         self.backoff_min, self.backoff_max, self.idle_seconds = backoff_min, backoff_max, idle_seconds
+        # At most one round a linger_seconds: a case filed after a quiet spell goes at once, but
+        # under load the cases of the calls filed meanwhile wait for the next round together, one
+        # request (one JSON body, one spool transaction) for many cases rather than one each.
+        self.linger_seconds = linger_seconds
+        self._last_round = float("-inf")
         self.backoff = 0.0  # the pause after the last round (0 while the backend takes cases)
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one round at a time: a case is never in two batches at once
@@ -54,13 +60,19 @@ class Deliverer:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                loop = asyncio.get_running_loop()
+                if (wait := self._last_round + self.linger_seconds - loop.time()) > 0:
+                    await asyncio.sleep(wait)
             self._wake.clear()
+            started = asyncio.get_running_loop().time()
             try:
-                delivered, _failed, refused = await self._round()
+                delivered, failed, refused = await self._round(until_empty=False)
             except Exception:
                 log.exception("spool delivery failed")
                 refused = True
-                delivered = 0
+                delivered = failed = 0
+            if delivered or failed:
+                self._last_round = started  # a round that sent something (an empty one does not count)
             if delivered:
                 log.info("delivered %d spooled case(s)", delivered)
             if refused:
@@ -70,8 +82,10 @@ class Deliverer:
             else:
                 self.backoff = 0.0
 
-    async def _round(self) -> tuple[int, int, bool]:
-        """(delivered, not delivered, the backend refused or did not answer)."""
+    async def _round(self, *, until_empty: bool = True) -> tuple[int, int, bool]:
+        """(delivered, not delivered, the backend refused or did not answer). Not until_empty: one
+        take (batch_size x concurrency cases) and, if more wait, a wake for the next round, so a
+        backlog goes out a take a linger_seconds rather than all at once on the calls' loop."""
         delivered = failed = 0
         async with self._lock:
             while True:
@@ -86,6 +100,9 @@ class Deliverer:
                 if any(stop for _, _, stop in outcomes):
                     return delivered, failed, True
                 if len(items) < take:
+                    return delivered, failed, False
+                if not until_empty:
+                    self._wake.set()
                     return delivered, failed, False
 
     async def _deliver(self, items: list[SpooledCase]) -> tuple[int, int, bool]:

@@ -14,13 +14,16 @@ case is deleted (only a count of deliveries is kept).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,18 @@ CREATE TABLE IF NOT EXISTS tally (
     count INTEGER NOT NULL
 );
 """
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[str], str | None, BaseException | None]]) -> None:
+    """On the loop: hand filed cases' codes (or errors) to the calls waiting for them (one wake of
+    the loop a transaction, not one a case)."""
+    for waiter, code, error in outcomes:
+        if waiter.done():  # the call was cancelled (its caller hung up meanwhile)
+            continue
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(code)
 
 
 class SpoolKeyError(RuntimeError):
@@ -139,8 +154,14 @@ class Spool:
         self._lock = threading.Lock()
         self._db = open_private_db(self.path)
         self._db.executescript(SCHEMA)
+        # `filed`: cases waiting for the writer thread's next transaction.
+        self._queue: list[tuple[str, dict[str, Any], asyncio.Future[str]]] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="spool-writer")
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self._db.close()
 
     @staticmethod
@@ -164,38 +185,123 @@ class Spool:
     def file(self, call_id: str, payload: dict[str, Any]) -> str:
         """Issue this call's tracking code and keep the case, in one transaction; the code the call
         already has if it was filed before (a replay keeps its code)."""
+        return self.file_many([(call_id, payload)])[0]
+
+    def file_many(self, cases: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """file() for several calls in one transaction, so one fsync makes them all durable (the
+        FastAGI server files the cases of calls that finish together this way: `filed`).
+
+        The common case (new calls, fresh codes) is three statements for the whole batch, every
+        payload sealed before the database is touched: the writer thread then gives up and takes
+        back the GIL a few times a batch rather than a few times a case, which under load (the loop
+        thread busy with the calls) is most of the time a case waits to be filed."""
         if not self.node_prefix:
             raise RuntimeError("this node has no DIDEHBAN_NODE_PREFIX: it cannot issue codes")
         now = self._now()
+        call_ids = [call_id for call_id, _ in cases]
+        codes = [new_tracking_code(self.node_prefix) for _ in cases]
+        sealed = [
+            (call_id, self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id}), code, now)
+            for (call_id, payload), code in zip(cases, codes, strict=True)
+        ]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT tracking_code FROM pending_case WHERE call_id=?", (call_id,)
-                ).fetchone()
-                if row is not None:
-                    self._db.execute("COMMIT")
-                    return row[0]
-                for _ in range(50):
-                    code = new_tracking_code(self.node_prefix)
+                fresh = len(set(call_ids)) == len(call_ids) and len(set(codes)) == len(codes)
+                if fresh:
+                    marks = ",".join("?" * len(call_ids))
+                    fresh = not self._db.execute(
+                        f"SELECT 1 FROM pending_case WHERE call_id IN ({marks}) LIMIT 1", call_ids
+                    ).fetchone()
+                if fresh:
                     try:
-                        self._db.execute("INSERT INTO issued_code VALUES (?, ?)", (code, now))
-                        break
+                        self._db.execute("SAVEPOINT fresh")
+                        self._db.executemany(
+                            "INSERT INTO issued_code VALUES (?, ?)", [(code, now) for code in codes]
+                        )
+                        self._db.executemany(
+                            "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) "
+                            "VALUES (?, ?, ?, ?)",
+                            sealed,
+                        )
+                        self._db.execute("RELEASE fresh")
                     except sqlite3.IntegrityError:
-                        continue
-                else:
-                    raise RuntimeError("could not issue an unused tracking code on this node")
-                sealed = self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id})
-                self._db.execute(
-                    "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (call_id, sealed, code, now),
-                )
+                        # A code issued here before (or a replayed call): case by case below.
+                        self._db.execute("ROLLBACK TO fresh")
+                        self._db.execute("RELEASE fresh")
+                        fresh = False
+                if not fresh:
+                    codes = [self._file_in_transaction(call_id, payload, now) for call_id, payload in cases]
                 self._db.execute("COMMIT")
-                return code
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return codes
+
+    def _file_in_transaction(self, call_id: str, payload: dict[str, Any], now: str) -> str:
+        row = self._db.execute(
+            "SELECT tracking_code FROM pending_case WHERE call_id=?", (call_id,)
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        for _ in range(50):
+            code = new_tracking_code(self.node_prefix)
+            try:
+                self._db.execute("INSERT INTO issued_code VALUES (?, ?)", (code, now))
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:
+            raise RuntimeError("could not issue an unused tracking code on this node")
+        sealed = self.sealer.seal({**payload, "tracking_code": code, "call_id": call_id})
+        self._db.execute(
+            "INSERT INTO pending_case (call_id, payload, tracking_code, created_at) VALUES (?, ?, ?, ?)",
+            (call_id, sealed, code, now),
+        )
+        return code
+
+    async def filed(self, call_id: str, payload: dict[str, Any]) -> str:
+        """file(), off the event loop, returning once the case is durably on disk (its commit
+        fsynced), so a caller only ever hears a code the node keeps.
+
+        The spool's own writer thread does the work, never the loop (a blocking fsync there would
+        stall every call on it) and never the shared thread pool (where it would queue behind other
+        blocking work). Cases filed while the writer is busy wait for its next transaction and share
+        it: one fsync for all of them rather than one each, so a burst of calls finishing together
+        does not queue fsync behind fsync."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[str] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((call_id, payload, waiter))
+            start = not self._writing
+            self._writing = True
+        if start:
+            loop.run_in_executor(self._writer, self._write_queued, loop)
+        return await waiter
+
+    def _write_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer thread: every queued case in one transaction, until none is left."""
+        while True:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                codes = self.file_many([(call_id, payload) for call_id, payload, _ in batch])
+            except Exception:
+                # One case that cannot be filed (no unused code) must not fail the others with it.
+                outcomes: list[tuple[asyncio.Future[str], str | None, BaseException | None]] = []
+                for call_id, payload, waiter in batch:
+                    try:
+                        outcomes.append((waiter, self.file(call_id, payload), None))
+                    except Exception as exc:
+                        outcomes.append((waiter, None, exc))
+            else:
+                outcomes = [(waiter, code, None) for (_, _, waiter), code in zip(batch, codes, strict=True)]
+            # A closed loop (the server stopped) has nobody to tell: the cases are on disk anyway.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, outcomes)
 
     def waiting(self, tracking_code: str) -> bool:
         """Whether a case with this code is still here, not yet with the backend (a status call for

@@ -57,9 +57,12 @@ class Call:
         if self.on_spooled is not None:
             self.on_spooled()
 
-    def log(self, message: str, *args: object) -> None:
+    def log(self, message: str, *args: object, level: int = logging.INFO) -> None:
         # Never a full number or a national ID in the log (R9).
-        log.info(
+        if not log.isEnabledFor(level):
+            return
+        log.log(
+            level,
             "[%s %s %s] " + message,
             self.call_id,
             self.profile.number,
@@ -110,7 +113,7 @@ class Call:
         muted = False
         try:
             muted = await self._mute_recording(True)
-            self.log("call recording muted")
+            self.log("call recording muted", level=logging.DEBUG)
         except MuteFailed as exc:
             self.log("could not mute the call recording (%s): stopping it", exc)
             with contextlib.suppress(AgiCommandError):
@@ -121,7 +124,7 @@ class Call:
             if muted and self.channel.alive:
                 try:
                     await self._mute_recording(False)
-                    self.log("call recording unmuted")
+                    self.log("call recording unmuted", level=logging.DEBUG)
                 except MuteFailed as exc:
                     self.log("could not unmute the call recording: %s", exc)
 

@@ -18,6 +18,9 @@ from prompts.say import say_digits
 KINDS = {"1": "complaint", "2": "suggestion", "3": "request", "4": "violation"}
 MIN_MESSAGE_SECONDS = 1.0
 SAMPLE_RATE = 8000
+# Recording folders (a service's, a day's) this process has made: one thread hop a folder a day,
+# not one a call.
+_made_folders: set[Path] = set()
 
 
 @dataclass
@@ -77,7 +80,9 @@ async def record_message(
     hang-up from here on still files a case with what was said."""
     now = dt.datetime.now(dt.UTC)
     host_folder, pbx_path, relative = recording_names(call, now)
-    await call.in_thread(lambda: host_folder.mkdir(parents=True, exist_ok=True))
+    if host_folder not in _made_folders:
+        await call.in_thread(lambda: host_folder.mkdir(parents=True, exist_ok=True))
+        _made_folders.add(host_folder)
     call.message_file = relative
     await call.channel.set_variable(var.MESSAGE_FILE, relative)
     for _attempt in range(ATTEMPTS):
@@ -144,7 +149,8 @@ async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
     if draft.recording is not None and call.message_file:
         payload["recording_path"] = call.message_file
         payload["recording_seconds"] = round(draft.recording.samples / SAMPLE_RATE, 2) or None
-    code = await call.in_thread(call.spool.file, call.call_id, payload)
+    # Returns once the case is durably on disk: the caller never hears a code the node could lose.
+    code = await call.spool.filed(call.call_id, payload)
     call.spooled()
     call.log("case spooled under %s", code)
     call.tracking_code = code
