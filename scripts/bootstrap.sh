@@ -40,6 +40,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# Byte-compiled once here: Asterisk starts the process-per-call AGI script as a user that may not
+# write __pycache__, and compiling the IVR's modules on every call would cost more than the call.
+.venv/bin/python -m compileall -q agi_scripts ivr domain prompts >/dev/null
 
 # The console's htmx and Vazirmatn font are committed; this fetches them from npm only if missing.
 bash scripts/vendor-assets.sh
