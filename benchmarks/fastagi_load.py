@@ -67,6 +67,12 @@ def proc_stats(pid: int) -> tuple[float, float, int]:
     return int(fields[11]) / ticks, int(fields[12]) / ticks, peak
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process, all threads."""
+    user, system, _ = proc_stats(pid)
+    return user + system
+
+
 TYPING = 1.0  # seconds a caller takes to type an entry after the prompt
 MESSAGE = 5.0  # seconds of the canned message
 

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.fastagi_load import free_port, proc_stats  # noqa: E402
+from benchmarks.fastagi_load import cpu_seconds, free_port  # noqa: E402
 from benchmarks.fill import fill_cases, filled_code  # noqa: E402
 
 TOKEN = "bench-ivr-token"
@@ -272,11 +272,11 @@ def main() -> int:
                     first, _unit = fill_cases(database_url, args.fill)
                     print(f"  fill: {args.fill} cases in {time.perf_counter() - started:.1f} s")
                     codes = [filled_code(first + random.randrange(args.fill)) for _ in range(10_000)]
-                cpu_before, _ = proc_stats(backend.pid)
+                cpu_before = cpu_seconds(backend.pid)
                 ok, lat, client_cpu = phase(
                     port, args.seconds, args.clients, args.client_procs, requests_for(name)
                 )
-                cpu = proc_stats(backend.pid)[0] - cpu_before
+                cpu = cpu_seconds(backend.pid) - cpu_before
                 per_request = args.batch if name == "batch" else 1
                 rate = ok / args.seconds
                 rates[name] = rate

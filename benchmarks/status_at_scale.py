@@ -47,7 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.fastagi_load import free_port, proc_stats  # noqa: E402
+from benchmarks.fastagi_load import cpu_seconds, free_port  # noqa: E402
 from benchmarks.fill import (  # noqa: E402
     bump_sequence,
     copy_text,
@@ -549,9 +549,9 @@ def measure(base: str, pid: int, kinds: dict[str, Callable[[], dict]], args: arg
     )
 
     def row(name: str, make, n: int, clients: int, rate: float | None, expected) -> None:
-        cpu0 = proc_stats(pid)[0]
+        cpu0 = cpu_seconds(pid)
         lat, seconds, late, wrong = asyncio.run(paced(base, make, n, clients, rate, expected))
-        cpu = proc_stats(pid)[0] - cpu0
+        cpu = cpu_seconds(pid) - cpu0
         p50, p95, p99, top = (x * 1000 for x in percentiles(lat))
         offered = f"{rate:.0f}" if rate else "max"
         print(
