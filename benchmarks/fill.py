@@ -226,24 +226,16 @@ def drop_secondary(engine: Engine, tables: list[str]) -> list[str]:
     build them again (indexes first, then unique and check constraints, then foreign keys)."""
     saved = [secondary_schema(engine, t) for t in tables]
     with engine.begin() as conn:
-        for table in tables:
-            for name in conn.execute(
-                text(
-                    "SELECT conname FROM pg_constraint "
-                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
-                ),
-                {"t": table},
-            ).scalars():
-                conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
-        for table in tables:
-            for name in conn.execute(
-                text(
-                    "SELECT conname FROM pg_constraint "
-                    "WHERE conrelid = CAST(:t AS regclass) AND contype <> 'p'"
-                ),
-                {"t": table},
-            ).scalars():
-                conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+        # Foreign keys first (they lean on the unique constraints dropped next), then the rest.
+        for kinds in ("contype = 'f'", "contype <> 'p'"):
+            for table in tables:
+                for name in conn.execute(
+                    text(
+                        f"SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) AND {kinds}"
+                    ),
+                    {"t": table},
+                ).scalars():
+                    conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         for table in tables:
             for name in conn.execute(
                 text(
