@@ -80,7 +80,7 @@ def http_request(method: str, url: str, *, body: bytes | None = None, token: str
     return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
 
 
-async def _exchange(
+async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[int, bytes, bool]:
     """(status, body, the server keeps the connection open)."""
@@ -119,7 +119,7 @@ def _client_process(
                 request = make_request(first + w, k)  # clients numbered 0..clients-1 across processes
                 k += 1
                 started = time.perf_counter()
-                status, body, keep = await _exchange(reader, writer, request)
+                status, body, keep = await exchange(reader, writer, request)
                 done = time.perf_counter()
                 if done > stop_at:
                     break  # answered after the phase ended: not counted
