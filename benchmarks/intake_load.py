@@ -172,6 +172,46 @@ def phase(
     return ok, latencies, cpu
 
 
+def start_backend(database_url: str, tmp: Path, **extra: str) -> tuple[subprocess.Popen, int, dict[str, str]]:
+    """`didehban serve` on a free port with fresh secrets and the rate limits out of the way (the
+    benchmark is one client address and a few numbers), once it answers /healthz: (process, port,
+    its environment)."""
+    from backend.core.security import new_secrets
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
+    env.update(new_secrets())
+    port = free_port()
+    env.update(
+        {
+            "DIDEHBAN_DATABASE_URL": database_url,
+            "DIDEHBAN_IVR_TOKEN": TOKEN,
+            "DIDEHBAN_RECORDINGS_DIR": str(tmp / "recordings"),
+            "DIDEHBAN_SMS_FILE": str(tmp / "sms.log"),
+            "DIDEHBAN_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
+            "DIDEHBAN_RATE_LIMIT_PER_CALLER": "100000000/minute",
+            **extra,
+        }
+    )
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ready_by = time.monotonic() + 180  # migrations and imports are slow on a loaded machine
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return backend, port, env
+        except OSError:
+            if time.monotonic() > ready_by or backend.poll() is not None:
+                backend.terminate()
+                raise SystemExit("the backend did not start") from None
+            time.sleep(0.1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -183,45 +223,12 @@ def main() -> int:
     )
     parser.add_argument("--phases", nargs="+", default=["healthz", "single", "batch", "status"])
     args = parser.parse_args()
-    from backend.core.security import new_secrets
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         database_url = os.environ.get("DIDEHBAN_DATABASE_URL") or f"sqlite:///{tmp_path / 'intake.sqlite3'}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
-        env.update(new_secrets())
-        port = free_port()
-        env.update(
-            {
-                "DIDEHBAN_DATABASE_URL": database_url,
-                "DIDEHBAN_IVR_TOKEN": TOKEN,
-                "DIDEHBAN_RECORDINGS_DIR": str(tmp_path / "recordings"),
-                "DIDEHBAN_SMS_FILE": str(tmp_path / "sms.log"),
-                "DIDEHBAN_NODE_PREFIXES": "21",
-                "DIDEHBAN_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
-                "DIDEHBAN_RATE_LIMIT_PER_CALLER": "100000000/minute",
-            }
-        )
-        os.environ.update(env)
-        backend = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=tmp,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
+        backend, port, env = start_backend(database_url, tmp_path, DIDEHBAN_NODE_PREFIXES="21")
+        os.environ.update(env)  # the status phase fills the same database with the same keys
         try:
-            ready_by = time.monotonic() + 180  # migrations and imports are slow on a loaded machine
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    if time.monotonic() > ready_by or backend.poll() is not None:
-                        raise SystemExit("the backend did not start") from None
-                    time.sleep(0.1)
             db_kind = database_url.split(":", 1)[0]
             print(
                 f"database: {db_kind}; {args.clients} clients, {args.seconds:.0f} s a phase; "

@@ -35,7 +35,6 @@ import hmac
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,12 +43,10 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlencode
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.fastagi_load import cpu_seconds, free_port  # noqa: E402
+from benchmarks.fastagi_load import cpu_seconds  # noqa: E402
 from benchmarks.fill import (  # noqa: E402
     bump_sequence,
     copy_text,
@@ -57,7 +54,7 @@ from benchmarks.fill import (  # noqa: E402
     rebuild_secondary,
     spread_code,
 )
-from benchmarks.intake_load import TOKEN, exchange, http_request, nid  # noqa: E402
+from benchmarks.intake_load import TOKEN, exchange, http_request, nid, start_backend  # noqa: E402
 
 # The fill stores keyed hashes of the callers' numbers and IDs; the backend must hash with the same
 # key to recognise an owner, and a database filled once is reused (--reuse), so the key is fixed.
@@ -467,41 +464,6 @@ def load_average() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
 
-def start_backend(database_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
-    from backend.core.security import new_secrets
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIDEHBAN_")}
-    env.update(new_secrets())
-    port = free_port()
-    env.update(
-        {
-            "DIDEHBAN_DATABASE_URL": database_url,
-            "DIDEHBAN_LOOKUP_KEY": LOOKUP_KEY,
-            "DIDEHBAN_IVR_TOKEN": TOKEN,
-            "DIDEHBAN_RECORDINGS_DIR": str(tmp / "recordings"),
-            "DIDEHBAN_SMS_FILE": str(tmp / "sms.log"),
-            "DIDEHBAN_RATE_LIMIT_PER_ADDRESS": "100000000/minute",
-            "DIDEHBAN_RATE_LIMIT_PER_CALLER": "100000000/minute",
-        }
-    )
-    backend = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return backend, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    backend.terminate()
-    raise SystemExit("the backend did not answer /healthz within 60 s")
-
-
 async def paced(
     base: str,
     make: Callable[[], dict],
@@ -645,7 +607,8 @@ def main() -> int:
     if args.no_http:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        backend, base = start_backend(database_url, Path(tmp))
+        backend, port, _ = start_backend(database_url, Path(tmp), DIDEHBAN_LOOKUP_KEY=LOOKUP_KEY)
+        base = f"http://127.0.0.1:{port}"
         try:
             print(
                 f"\nbackend: one uvicorn process (pid {backend.pid}); "
