@@ -49,6 +49,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ivr.phone import AMI_GREETING, ami_actions  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -113,19 +115,11 @@ def heard_for(command: str) -> float:
 async def fake_ami(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Asterisk's manager interface as the FastAGI server's recording mute uses it: every action
     (Login, MixMonitorMute) answered Success with its ActionID."""
-    writer.write(b"Asterisk Call Manager/9.0.0\r\n")
-    fields: dict[str, str] = {}
+    writer.write(AMI_GREETING)
     try:
-        while raw := await reader.readline():
-            line = raw.decode().strip()
-            if line:
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-                continue
-            if fields:
-                action_id = fields.get("ActionID", "")
-                writer.write(f"Response: Success\r\nActionID: {action_id}\r\nMessage: done\r\n\r\n".encode())
-                fields = {}
+        async for fields in ami_actions(reader):
+            action_id = fields.get("ActionID", "")
+            writer.write(f"Response: Success\r\nActionID: {action_id}\r\nMessage: done\r\n\r\n".encode())
     except (ConnectionError, asyncio.CancelledError):
         pass  # the server went, or the run is over
     finally:

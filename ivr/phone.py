@@ -15,12 +15,29 @@ import subprocess
 import tempfile
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prompts.catalog import load_catalog
 from prompts.paths import prompt_id_of
+
+AMI_GREETING = b"Asterisk Call Manager/9.0.0\r\n"
+
+
+async def ami_actions(reader: asyncio.StreamReader) -> AsyncIterator[dict[str, str]]:
+    """Each action a manager client sends, as Asterisk's manager interface reads it: `Key: value`
+    lines up to a blank line (the AMI's side, for tests and benchmarks that stand in for Asterisk)."""
+    fields: dict[str, str] = {}
+    while raw := await reader.readline():
+        line = raw.decode().strip()
+        if line:
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        elif fields:
+            yield fields
+            fields = {}
+
 
 HANGUP = "HANGUP"  # hang up at this input point (Asterisk sends HANGUP, then 511 to anything else)
 SILENCE = "SILENCE"  # say nothing into a recording

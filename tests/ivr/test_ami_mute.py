@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from ivr.ami.mute import MuteFailed, mixmonitor_mute
+from ivr.phone import AMI_GREETING, ami_actions
 
 AUTHLIMIT = 50  # Asterisk's default: sessions that may wait to log in at once; more are closed
 
@@ -31,17 +32,9 @@ class FakeAmi:
         self.unauthenticated += 1
         authenticated = False
         self.writers.append(writer)
-        writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+        writer.write(AMI_GREETING)
         try:
-            fields: dict[str, str] = {}
-            while raw := await reader.readline():
-                line = raw.decode().strip()
-                if line:
-                    key, _, value = line.partition(":")
-                    fields[key.strip()] = value.strip()
-                    continue
-                if not fields:
-                    continue
+            async for fields in ami_actions(reader):
                 await asyncio.sleep(0.002)  # Asterisk takes a moment per action
                 reply = {"Response": "Success"}
                 if fields.get("Action") == "Login":
@@ -54,7 +47,6 @@ class FakeAmi:
                     reply["ActionID"] = fields["ActionID"]
                 writer.write("".join(f"{k}: {v}\r\n" for k, v in reply.items()).encode() + b"\r\n")
                 await writer.drain()
-                fields = {}
                 if self.drop_after_mutes is not None and self.mutes >= self.drop_after_mutes:
                     self.drop_after_mutes = None
                     break
