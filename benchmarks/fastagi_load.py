@@ -172,7 +172,7 @@ async def place(n: int, first: int, count: int, port: int, canned: Path, nid: st
     from ivr.phone import AsteriskSide, Script, environment
     from prompts.catalog import load_catalog
 
-    spread = float(os.environ.get("FASTAGI_LOAD_SPREAD", "1"))
+    spread = float(os.environ.get("FASTAGI_LOAD_SPREAD", "30"))
     load_catalog()  # once, before the clock: AsteriskSide reads it (cached) for every call
     # A collection of hundreds of calls' transcripts would pause this simulated Asterisk, and the
     # pause would count as the server's turnaround.
@@ -187,7 +187,13 @@ async def place(n: int, first: int, count: int, port: int, canned: Path, nid: st
         # Callers do not all dial in the same millisecond: spread over the first `--spread` seconds
         # (1 s: a burst of callers who then move through the menus together, prompt for prompt).
         await asyncio.sleep(0 if burst else spread * (i % n) / n)
-        return await asyncio.wait_for(realistic_call(side, "127.0.0.1", port, env, burst), 600)
+        began = time.monotonic()  # CLOCK_MONOTONIC: comparable between the generator processes
+        try:
+            return await asyncio.wait_for(realistic_call(side, "127.0.0.1", port, env, burst), 600)
+        finally:
+            spans.append((began, time.monotonic()))
+
+    spans: list[tuple[float, float]] = []
 
     try:
         results = await asyncio.gather(*(one(i) for i in range(first, first + count)), return_exceptions=True)
@@ -203,7 +209,24 @@ async def place(n: int, first: int, count: int, port: int, canned: Path, nid: st
     ]
     waits = [w for r in ok if (w := code_wait(r)) is not None]
     latencies = [lat for r in ok for lat in r.latencies[1:]]
-    return len(ok), count - len(ok), latencies, waits
+    return len(ok), count - len(ok), latencies, waits, spans
+
+
+def concurrency(spans: list[tuple[float, float]]) -> tuple[int, float]:
+    """(most calls in progress at once, seconds during which every call was in progress)."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    current = peak = 0
+    full_since: float | None = None
+    full = 0.0
+    for moment, step in events:
+        current += step
+        peak = max(peak, current)
+        if current == len(spans) and full_since is None:
+            full_since = moment
+        elif current < len(spans) and full_since is not None:
+            full += moment - full_since
+            full_since = None
+    return peak, full
 
 
 def place_in_process(n: int, first: int, count: int, port: int, canned: Path, nid: str, burst: bool):
@@ -213,7 +236,7 @@ def place_in_process(n: int, first: int, count: int, port: int, canned: Path, ni
 
 async def place_all(
     n: int, generators: int, port: int, ami_port: int, canned: Path, nid: str, burst: bool
-) -> tuple[int, int, list[float], list[float]]:
+) -> tuple[int, int, list[float], list[float], list[tuple[float, float]]]:
     """n calls from `generators` processes (1: this one), while this process answers AMI."""
     ami = await asyncio.start_server(fake_ami, "127.0.0.1", ami_port)
     try:
@@ -236,6 +259,7 @@ async def place_all(
             sum(p[1] for p in parts),
             [lat for p in parts for lat in p[2]],
             [w for p in parts for w in p[3]],
+            [span for p in parts for span in p[4]],
         )
     finally:
         ami.close()
@@ -309,7 +333,12 @@ def main() -> int:
         "--generators", type=int, default=1, help="processes playing Asterisk, sharing the calls"
     )
     parser.add_argument(
-        "--spread", type=float, default=1.0, help="seconds over which the calls start (default 1)"
+        "--spread",
+        type=float,
+        default=30.0,
+        help="seconds over which the calls start (default 30: a new-case call lasts about 100 s, so "
+        "every call is in progress at once for about 70 s; 1: callers who move through the menus "
+        "in step, prompt for prompt)",
     )
     parser.add_argument("--server-log", type=Path, help="the FastAGI server's log (stderr) to this file")
     args = parser.parse_args()
@@ -409,7 +438,7 @@ def main() -> int:
             for n in args.calls:
                 user_before, sys_before, _ = proc_stats(fastagi.pid)
                 started = time.perf_counter()
-                done, failed, lat, waits = asyncio.run(
+                done, failed, lat, waits, spans = asyncio.run(
                     place_all(n, args.generators, agi_port, ami_port, canned, nid, args.burst)
                 )
                 wall = time.perf_counter() - started
@@ -433,6 +462,12 @@ def main() -> int:
                     f"{w[49] * 1000:>11.2f} {w[98] * 1000:>7.2f} {cpu_ms:>11.2f} "
                     f"{f'{user_ms:.1f}+{sys_ms:.1f}':>10} "
                     f"{rss / 2**20:>7.1f} {delivered_after:>17.1f} {os.getloadavg()[0]:>8.2f}"
+                )
+                peak, full = concurrency(spans)
+                print(
+                    f"  calls in progress at once: at most {peak} of {n}, all {n} for {full:.0f} s "
+                    f"(started over {0 if args.burst else args.spread:g} s); "
+                    f"{len(lat) / max(done, 1) + 1:.0f} commands a registered call"
                 )
             if args.agi_script:
                 per_call = agi_script_cpu(args.agi_script, env, canned, nid)
