@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fastagi(args: argparse.Namespace) -> int:
+    import uvloop
+
     from ivr.fastagi import serve
     from ivr.settings import get_settings
 
@@ -47,7 +49,9 @@ def _fastagi(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs each URL, and a status request's query carries the caller's number (R9).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(args.host, args.port))
+    # libuv's loop: a command's round trip (read, resume the call, write) costs a third less CPU than
+    # on asyncio's own loop, and a call is ~60 of them (issue 13).
+    uvloop.run(serve(args.host, args.port))
     return 0
 
 

@@ -260,9 +260,14 @@ async def serve(host: str | None, port: int | None) -> None:
     # A thread holding the GIL (the spool's writer sealing a case, the deliverer opening a batch)
     # keeps the loop, and so every call's next command, waiting up to this long (default 5 ms).
     sys.setswitchinterval(0.001)
-    log.info("FastAGI server listening on %s:%d", host or server.settings.fastagi_host, server.port)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.info(
+        "FastAGI server listening on %s:%d (event loop: %s)",
+        host or server.settings.fastagi_host,
+        server.port,
+        type(loop).__module__.split(".")[0],
+    )
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
