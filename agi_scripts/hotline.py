@@ -15,23 +15,28 @@ codes another node may issue too.
 
 Asterisk starts a Python for every call: this script imports only what a call uses (issue 13: at
 most 150 ms of CPU per whole call, interpreter start included). No pydantic, YAML, `cryptography`,
-httpx or backend module is imported for a new case (tests/ivr/test_agi_script_imports.py).
+httpx or backend module is imported for a new case, and no call imports asyncio: the flows run
+without an event loop (agi_scripts.without_loop), over a blocking channel, spool, backend client and
+recording mute (tests/ivr/test_agi_script_imports.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 
 from asterisk import agi as pyst2
 
+from agi_scripts.without_loop import run_without_loop
 from ivr.agi import AgiCommandError, CallerHungUp, Reply
 from ivr.channel import CallInfo, Channel
 
 
 class Pyst2Channel(Channel):
-    """The channel over pyst2's AGI object (stdin/stdout of this process)."""
+    """The channel over pyst2's AGI object (stdin/stdout of this process): each command blocks the
+    process until Asterisk replies, so its async methods never suspend."""
+
+    blocking = True
 
     def __init__(self, info: CallInfo, session: pyst2.AGI) -> None:
         super().__init__(info)
@@ -55,10 +60,10 @@ class Pyst2Channel(Channel):
 
 async def run(session: pyst2.AGI, argv: list[str]) -> int:
     from agi_scripts.call_profiles import call_profiles
-    from ivr.backend_client import BackendClient
+    from ivr.backend_client import BlockingBackendClient
     from ivr.flows.hotline import handle_call
     from ivr.settings import agi_settings
-    from ivr.spool import Spool
+    from ivr.spool import BlockingSpool
 
     env = dict(session.env)
     if argv:
@@ -66,8 +71,8 @@ async def run(session: pyst2.AGI, argv: list[str]) -> int:
     # A process-per-call AGI has no network script: the route is our second argument.
     env["agi_network_script"] = argv[1] if len(argv) > 1 else "hotline"
     settings = agi_settings().require_node()
-    client = BackendClient(settings)
-    spool = Spool(settings.spool_dir, settings.node_prefix, settings.spool_key)
+    client = BlockingBackendClient(settings)
+    spool = BlockingSpool(settings.spool_dir, settings.node_prefix, settings.spool_key)
     # The profiles' call fields from a copy in the spool folder (made by the first call after a
     # change): neither pydantic nor the YAML library is imported for a call (issue 13).
     profiles = call_profiles(settings.services_dir, settings.spool_dir)
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     session = pyst2.AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=quiet)
     try:
-        return asyncio.run(run(session, sys.argv[1:] if argv is None else argv))
+        return run_without_loop(run(session, sys.argv[1:] if argv is None else argv))
     except (NodeNotConfigured, SpoolKeyError) as exc:
         print(f"didehban AGI: not answering: {exc}", file=sys.stderr)  # Asterisk logs it
         return 2

@@ -53,6 +53,10 @@ class Recording:
 
 
 class Channel(abc.ABC):
+    # True when every operation blocks the process until Asterisk answers and no event loop runs
+    # (the process-per-call script): a flow's blocking work is then done in place, without asyncio.
+    blocking = False
+
     def __init__(self, info: CallInfo) -> None:
         self.info = info
         self.alive = True

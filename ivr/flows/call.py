@@ -3,7 +3,6 @@ bookkeeping the dial plan and the call log read back (outcome, path, tracking co
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -15,7 +14,7 @@ from domain.call_profiles import WEEKDAYS
 from domain.privacy import mask_phone
 from ivr import dialplan_variables as var
 from ivr.agi import AgiCommandError
-from ivr.ami.mute import MuteFailed, mixmonitor_mute
+from ivr.ami.mute_blocking import MuteFailed
 from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.settings import IvrSettings
@@ -95,14 +94,23 @@ class Call:
 
     async def _mute_recording(self, mute: bool) -> bool:
         settings = self.settings
-        await mixmonitor_mute(
-            host=settings.ami_host,
-            port=settings.ami_port,
-            username=f"{settings.ami_username}-ivr",
-            secret=settings.ami_secret,
-            channel=self.channel.info.channel,
-            mute=mute,
-        )
+        how = {
+            "host": settings.ami_host,
+            "port": settings.ami_port,
+            "username": f"{settings.ami_username}-ivr",
+            "secret": settings.ami_secret,
+            "channel": self.channel.info.channel,
+            "mute": mute,
+        }
+        if self.channel.blocking:
+            # The per-call script has no event loop (nor asyncio): the same AMI exchange, blocking.
+            from ivr.ami.mute_blocking import mixmonitor_mute_blocking
+
+            mixmonitor_mute_blocking(**how)
+        else:
+            from ivr.ami.mute import mixmonitor_mute  # asyncio: the FastAGI server's, imported by it
+
+            await mixmonitor_mute(**how)
         return True
 
     @contextlib.asynccontextmanager
@@ -136,5 +144,10 @@ class Call:
         return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() < hours.end
 
     async def in_thread(self, fn, *args):
-        """Blocking work (SQLite spool, espeak) off the event loop that serves every call."""
+        """Blocking work (SQLite spool, espeak) off the event loop that serves every call; in place
+        on a blocking channel (the per-call script: one call, no loop to keep free)."""
+        if self.channel.blocking:
+            return fn(*args)
+        import asyncio  # imported by the FastAGI server already; never by the per-call script
+
         return await asyncio.to_thread(fn, *args)
