@@ -14,11 +14,29 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import socket
+    import _socket
 
 
 class MuteFailed(RuntimeError):
     """The PBX could not mute (or unmute) the recording: unreachable, too slow, or refused."""
+
+
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
+    """socket.create_connection on the C module: socket.py builds its enums when imported, a few ms
+    of a per-call script's CPU (issue 13), and only a call that mutes connects at all."""
+    import _socket
+
+    last: OSError | None = None
+    for family, kind, proto, _name, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError(f"no address for {host}:{port}")
 
 
 class BlockingAmiLine:
@@ -26,7 +44,7 @@ class BlockingAmiLine:
 
     def __init__(self, host: str, port: int, username: str, secret: str) -> None:
         self.host, self.port, self.username, self.secret = host, port, username, secret
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._buffer = b""
         self._ids = itertools.count(1)
         self.logins = 0
@@ -69,10 +87,7 @@ class BlockingAmiLine:
     def _connect(self, deadline: float) -> None:
         if self._sock is not None:
             return
-        import socket  # only a call that mutes connects (issue 13: per-call imports)
-
-        connect_within = max(deadline - time.monotonic(), 0.001)
-        self._sock = socket.create_connection((self.host, self.port), timeout=connect_within)
+        self._sock = _connect(self.host, self.port, max(deadline - time.monotonic(), 0.001))
         self._buffer = b""
         self._readline(deadline)  # "Asterisk Call Manager/..."
         self._send({"Action": "Login", "Username": self.username, "Secret": self.secret, "Events": "off"})
