@@ -22,9 +22,8 @@ import logging
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from domain.node_settings import check_spool_key
 from domain.privacy import without_identities
@@ -130,16 +129,16 @@ def open_private_db(path: Path) -> sqlite3.Connection:
     return db
 
 
-@dataclass(frozen=True)
-class SpooledCase:
+# Named tuples, not frozen dataclasses: this module is imported by every process-per-call script,
+# which uses neither, and a frozen dataclass costs a millisecond or two of CPU to define (issue 13).
+class SpooledCase(NamedTuple):
     call_id: str
     payload: dict[str, Any]
     tracking_code: str
     attempts: int
 
 
-@dataclass(frozen=True)
-class SpoolEntry:
+class SpoolEntry(NamedTuple):
     """What `didehban spool list` shows: no payload, so no identity."""
 
     call_id: str

@@ -27,7 +27,11 @@ def _connect(host: str, port: int, timeout: float) -> _socket.socket:
     import _socket
 
     last: OSError | None = None
-    for family, kind, proto, _name, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+    try:
+        name: str | bytes = host.encode("ascii")  # as bytes: no IDNA codec to import for "127.0.0.1"
+    except UnicodeEncodeError:
+        name = host
+    for family, kind, proto, _name, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
         sock = _socket.socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
