@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain.digits import normalise_digits
 from ivr.agi import CallerHungUp, Reply, quote
@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
 
 
-@dataclass(frozen=True)
-class CallInfo:
+class CallInfo(NamedTuple):  # a named tuple, as ivr.agi.Reply (issue 13)
     unique_id: str
     caller_number: str
     service: str
@@ -45,8 +44,7 @@ class CallInfo:
         )
 
 
-@dataclass(frozen=True)
-class Recording:
+class Recording(NamedTuple):
     path: str  # without extension, as Asterisk wrote it
     ended_by: str  # "dtmf" (caller pressed #), "timeout" (max length or silence), "hangup"
     samples: int  # endpos reported by Asterisk (8 kHz samples)
