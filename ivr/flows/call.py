@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from domain.call_profiles import WEEKDAYS
@@ -33,20 +32,38 @@ class TooManyFailures(Exception):
     """Three timeouts or wrong keys in a row at one menu."""
 
 
-@dataclass
 class Call:
-    channel: Channel
-    client: BackendClient
-    spool: Spool
-    settings: IvrSettings
-    profile: ServiceProfile
-    path: list[str] = field(default_factory=list)
-    outcome: str = "hangup"
-    tracking_code: str | None = None
-    message_file: str | None = None
-    # Told when a case is spooled (the FastAGI server's deliverer wakes); a process-per-call script
-    # leaves delivery to the FastAGI server or `didehban spool deliver`.
-    on_spooled: Callable[[], None] | None = None
+    """One call's state. A plain class, not a dataclass: the dataclasses module (with inspect, ast
+    and dis) was a tenth of a process-per-call script's CPU (issue 13)."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: BackendClient,
+        spool: Spool,
+        settings: IvrSettings,
+        profile: ServiceProfile,
+        path: list[str] | None = None,
+        outcome: str = "hangup",
+        tracking_code: str | None = None,
+        message_file: str | None = None,
+        on_spooled: Callable[[], None] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.spool = spool
+        self.settings = settings
+        self.profile = profile
+        self.path: list[str] = [] if path is None else path
+        self.outcome = outcome
+        self.tracking_code = tracking_code
+        self.message_file = message_file
+        # Told when a case is spooled (the FastAGI server's deliverer wakes); a process-per-call
+        # script leaves delivery to the FastAGI server or `didehban spool deliver`.
+        self.on_spooled = on_spooled
+
+    def __repr__(self) -> str:  # no caller number: reprs end up in logs and tracebacks (R9)
+        return f"Call({self.call_id!r}, outcome={self.outcome!r}, path={'>'.join(self.path)!r})"
 
     @property
     def call_id(self) -> str:

@@ -52,6 +52,10 @@ NEVER = (
     "ssl",
     "_ssl",
     "concurrent.futures",
+    # The dataclasses module imports inspect (with ast, dis, tokenize): a tenth of the call's CPU. The
+    # per-call path defines named tuples or plain classes (ivr.agi, ivr.channel, ivr.flows, ...).
+    "dataclasses",
+    "inspect",
 )
 # Not even for a status call, which asks the backend (httpx, and with it ssl, are expected there).
 NEVER_IN_ANY_CALL = ("asyncio", "concurrent.futures", "pydantic", "sqlalchemy", "backend")
