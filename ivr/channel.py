@@ -1,7 +1,7 @@
 """The channel interface the call flows are written against.
 
 Every operation is built on one abstract round trip, `_send(command) -> Reply`, so the same flows run
-on the FastAGI server (panoramisk), in a process-per-call AGI script (pyst2), and in tests.
+on the FastAGI server (panoramisk), in a process-per-call AGI script (stdin/stdout), and in tests.
 """
 
 from __future__ import annotations
