@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Process-per-call AGI (pyst2) for small installs: the same flows as the FastAGI server.
+"""Process-per-call AGI for small installs: the same flows as the FastAGI server.
 
 Dial plan: AGI(/opt/didehban/.venv/bin/python,-m,agi_scripts.hotline,1482) or, with a wrapper,
 AGI(didehban-hotline.sh,1482). Optional second argument: the route (hotline, new-case, status, message).
@@ -15,65 +15,88 @@ codes another node may issue too.
 
 Asterisk starts a Python for every call: this script imports only what a call uses (issue 13: at
 most 150 ms of CPU per whole call, interpreter start included). No pydantic, YAML, `cryptography`,
-httpx or backend module is imported for a new case (tests/ivr/test_agi_script_imports.py).
+httpx or backend module is imported for a new case, and no call imports asyncio: the flows run
+without an event loop (agi_scripts.without_loop), over a blocking channel, spool, backend client and
+recording mute (tests/ivr/test_agi_script_imports.py). The AGI protocol on stdin/stdout is read with
+ivr.agi, as the FastAGI server reads it (pyst2 and what it imports were a twentieth of the call).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
+from typing import TextIO
 
-from asterisk import agi as pyst2
-
-from ivr.agi import AgiCommandError, CallerHungUp, Reply
+from agi_scripts.without_loop import run_without_loop
+from ivr.agi import Reply, parse_reply
 from ivr.channel import CallInfo, Channel
 
 
-class Pyst2Channel(Channel):
-    """The channel over pyst2's AGI object (stdin/stdout of this process)."""
+def read_environment(stdin: TextIO) -> dict[str, str]:
+    """The `agi_name: value` block Asterisk writes first, up to its blank line (or the end of stdin)."""
+    env: dict[str, str] = {}
+    while line := stdin.readline().strip():
+        key, _, value = line.partition(":")
+        if key.strip():
+            env[key.strip()] = value.strip()
+    return env
 
-    def __init__(self, info: CallInfo, session: pyst2.AGI) -> None:
+
+def keep_running_on_sighup() -> None:
+    """Asterisk sends SIGHUP when the caller hangs up, which would end the process before it files
+    what the caller said: the hang-up is noticed from the replies instead (511, result=-1, HANGUP).
+    A handler, not SIG_IGN, so the programs this process starts (espeak) keep the default."""
+    import _signal  # the C module: `signal` builds its enums when imported
+
+    _signal.signal(_signal.SIGHUP, lambda signum, frame: None)
+
+
+class StdioChannel(Channel):
+    """The channel over this process's stdin/stdout: each command blocks the process until Asterisk
+    replies, so its async methods never suspend (the flows run without an event loop)."""
+
+    blocking = True
+
+    def __init__(self, info: CallInfo, stdin: TextIO, stdout: TextIO) -> None:
         super().__init__(info)
-        self.session = session
+        self.stdin, self.stdout = stdin, stdout
 
     async def _send(self, command: str) -> Reply:
         try:
-            self.session.send_command(command)
-            result = self.session.get_result()
-        except (pyst2.AGIHangup, pyst2.AGIAppError, BrokenPipeError) as exc:
-            raise CallerHungUp(str(exc)) from exc
-        except pyst2.AGIUnknownError as exc:
-            # 511 (dead channel) and a closed stdin both land here.
-            raise CallerHungUp(str(exc)) from exc
-        except (pyst2.AGIInvalidCommand, pyst2.AGIUsageError) as exc:
-            raise AgiCommandError(str(exc)) from exc
-        value, data = result.get("result", ("", ""))
-        extra = {key: pair[0] for key, pair in result.items() if key != "result"}
-        return Reply(200, value, data, extra)
+            self.stdout.write(command + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            line = ""  # Asterisk is gone: a hang-up, as a closed stdin is
+        else:
+            line = self.stdin.readline()
+            if line.startswith("520-"):
+                # A usage error, then its usage text up to "520 End of proper usage.": read it all,
+                # so the next command's reply is not a line of it.
+                while (more := self.stdin.readline()) and not more.startswith("520 "):
+                    pass
+        return parse_reply(line)  # CallerHungUp for every way Asterisk says the channel is gone
 
 
-async def run(session: pyst2.AGI, argv: list[str]) -> int:
+async def run(env: dict[str, str], argv: list[str], stdin: TextIO, stdout: TextIO) -> int:
     from agi_scripts.call_profiles import call_profiles
-    from ivr.backend_client import BackendClient
+    from ivr.backend_client import BlockingBackendClient
     from ivr.flows.hotline import handle_call
     from ivr.settings import agi_settings
-    from ivr.spool import Spool
+    from ivr.spool import BlockingSpool
 
-    env = dict(session.env)
+    env = dict(env)
     if argv:
         env["agi_arg_1"] = argv[0]
     # A process-per-call AGI has no network script: the route is our second argument.
     env["agi_network_script"] = argv[1] if len(argv) > 1 else "hotline"
     settings = agi_settings().require_node()
-    client = BackendClient(settings)
-    spool = Spool(settings.spool_dir, settings.node_prefix, settings.spool_key)
+    client = BlockingBackendClient(settings)
+    spool = BlockingSpool(settings.spool_dir, settings.node_prefix, settings.spool_key)
     # The profiles' call fields from a copy in the spool folder (made by the first call after a
     # change): neither pydantic nor the YAML library is imported for a call (issue 13).
     profiles = call_profiles(settings.services_dir, settings.spool_dir)
     try:
         await handle_call(
-            Pyst2Channel(CallInfo.from_environment(env), session),
+            StdioChannel(CallInfo.from_environment(env), stdin, stdout),
             settings=settings,
             client=client,
             spool=spool,
@@ -86,14 +109,13 @@ async def run(session: pyst2.AGI, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # pyst2 echoes every reply to stderr, which Asterisk logs; replies carry national IDs (R9).
-    quiet = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the call
     from ivr.settings import NodeNotConfigured
     from ivr.spool import SpoolKeyError
 
-    session = pyst2.AGI(stdin=sys.stdin, stdout=sys.stdout, stderr=quiet)
+    keep_running_on_sighup()
+    env = read_environment(sys.stdin)
     try:
-        return asyncio.run(run(session, sys.argv[1:] if argv is None else argv))
+        return run_without_loop(run(env, sys.argv[1:] if argv is None else argv, sys.stdin, sys.stdout))
     except (NodeNotConfigured, SpoolKeyError) as exc:
         print(f"didehban AGI: not answering: {exc}", file=sys.stderr)  # Asterisk logs it
         return 2

@@ -4,7 +4,9 @@ sends first, and the `200 result=... (data) key=value` replies to each command."
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 _REPLY = re.compile(r"^(?P<code>\d{3})[ -](?P<rest>.*)$")
 _PAIR = re.compile(r"(?P<key>\w+)=(?P<value>\S*)(?:\s+\((?P<data>[^)]*)\))?")
@@ -18,12 +20,16 @@ class AgiCommandError(RuntimeError):
     """Asterisk refused a command (510 unknown, 520 usage): a bug on our side, not the caller's."""
 
 
-@dataclass(frozen=True)
-class Reply:
+_NOTHING_ELSE: Mapping[str, str] = MappingProxyType({})
+
+
+# Named tuples, not frozen dataclasses, for the values every call makes: cheaper to define (a
+# process-per-call script defines them once a call, issue 13) and to build (once a command).
+class Reply(NamedTuple):
     code: int
     result: str = ""
     data: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = _NOTHING_ELSE  # key=value pairs after the result (endpos=...)
 
     @property
     def timed_out(self) -> bool:

@@ -3,8 +3,8 @@ longer one for spooled cases (nobody waits), bounded retries."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from ivr.settings import IvrSettings
@@ -64,18 +64,28 @@ class BackendClient:
         """Build the HTTP client now, off the event loop. Importing httpx and loading its TLS
         certificates takes a few hundred ms of CPU; done lazily inside a long-running server it
         would freeze every call on the loop (the first delivery came right after a code was set)."""
+        import asyncio  # the FastAGI server's, which has it already (the per-call script: none)
+
         await asyncio.to_thread(lambda: self._http)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
+    async def _send_once(self, http: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await http.request(method, url, **kwargs)
+
+    async def _pause(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         last: Exception | None = None
         http = self._http
         for attempt in range(self.attempts):
             try:
-                response = await http.request(method, url, **kwargs)
+                response = await self._send_once(http, method, url, **kwargs)
             except self._transport_error as exc:  # refused, reset, timed out
                 last = exc
             else:
@@ -83,7 +93,7 @@ class BackendClient:
                     return response
                 last = RuntimeError(f"backend answered {response.status_code}")
             if attempt + 1 < self.attempts:
-                await asyncio.sleep(self.backoff_seconds * (attempt + 1))
+                await self._pause(self.backoff_seconds * (attempt + 1))
         raise BackendUnavailable(str(last))
 
     @staticmethod
@@ -149,3 +159,37 @@ class BackendClient:
         if response.status_code in (200, 201):
             return response.json()
         raise self._rejected(response)
+
+
+class BlockingBackendClient(BackendClient):
+    """The same client for the process-per-call script, which has no event loop: the same requests,
+    time-outs, retries and pauses, each blocking the process (its one call) until it is done. Its
+    async methods never suspend, so the script steps them without asyncio (issue 13). A `transport`
+    given to it is a synchronous httpx transport."""
+
+    @property
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(
+                base_url=self._settings.backend_url,
+                timeout=self._settings.backend_timeout_seconds,
+                headers={"Authorization": f"Bearer {self._settings.ivr_token}"},
+                transport=self._transport,
+            )
+            self._transport_error = httpx.TransportError
+        return self._client
+
+    async def open(self) -> None:
+        self._http  # noqa: B018 - no loop to keep free: made in place
+
+    async def close(self) -> None:
+        if self._client is not None:
+            self._client.close()  # httpx.Client: closing blocks, briefly
+
+    async def _send_once(self, http: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return http.request(method, url, **kwargs)
+
+    async def _pause(self, seconds: float) -> None:
+        time.sleep(seconds)

@@ -1,7 +1,7 @@
 """The channel interface the call flows are written against.
 
 Every operation is built on one abstract round trip, `_send(command) -> Reply`, so the same flows run
-on the FastAGI server (panoramisk), in a process-per-call AGI script (pyst2), and in tests.
+on the FastAGI server (panoramisk), in a process-per-call AGI script (stdin/stdout), and in tests.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain.digits import normalise_digits
 from ivr.agi import CallerHungUp, Reply, quote
@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
 
 
-@dataclass(frozen=True)
-class CallInfo:
+class CallInfo(NamedTuple):  # a named tuple, as ivr.agi.Reply (issue 13)
     unique_id: str
     caller_number: str
     service: str
@@ -45,14 +44,17 @@ class CallInfo:
         )
 
 
-@dataclass(frozen=True)
-class Recording:
+class Recording(NamedTuple):
     path: str  # without extension, as Asterisk wrote it
     ended_by: str  # "dtmf" (caller pressed #), "timeout" (max length or silence), "hangup"
     samples: int  # endpos reported by Asterisk (8 kHz samples)
 
 
 class Channel(abc.ABC):
+    # True when every operation blocks the process until Asterisk answers and no event loop runs
+    # (the process-per-call script): a flow's blocking work is then done in place, without asyncio.
+    blocking = False
+
     def __init__(self, info: CallInfo) -> None:
         self.info = info
         self.alive = True

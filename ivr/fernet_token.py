@@ -6,7 +6,7 @@ The token is Fernet's, byte for byte in layout (spec: github.com/fernet/spec): v
 64-bit timestamp, a random 128-bit IV, AES-128-CBC with PKCS#7 padding under the key's second
 half, and HMAC-SHA256 under its first half, in url-safe base64. So cryptography's Fernet opens it
 (the deliverer and `didehban spool` read with Fernet). AES comes from the OpenSSL libcrypto already
-loaded in this process by Python's ssl module (asyncio imports it), through ctypes; where that
+loaded in this process by hashlib's OpenSSL backend (the HMAC below), through ctypes; where that
 library cannot be found the token is made by cryptography's Fernet instead.
 """
 
@@ -27,8 +27,13 @@ VERSION = b"\x80"
 @lru_cache(maxsize=1)
 def _libcrypto() -> Any | None:
     """OpenSSL's libcrypto with the EVP cipher calls declared, or None."""
-    import _ssl  # noqa: F401 - maps the libcrypto Python's ssl module uses, found below by its name
+    import contextlib
     import ctypes
+
+    # Maps the libcrypto Python itself links (hashlib's, as its ssl module's), found below by its
+    # name. Not `_ssl`: the per-call script imports neither ssl nor asyncio (issue 13).
+    with contextlib.suppress(ImportError):
+        import _hashlib  # noqa: F401
 
     for name in ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib"):
         try:

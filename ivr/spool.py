@@ -14,7 +14,6 @@ case is deleted (only a count of deliveries is kept).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import datetime as dt
@@ -23,15 +22,19 @@ import logging
 import os
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from domain.node_settings import check_spool_key
 from domain.privacy import without_identities
 from domain.tracking_code import new_tracking_code
 from ivr.fernet_token import fernet_encrypt
+
+if TYPE_CHECKING:
+    # The writer thread and its loop are the FastAGI server's (Spool.filed); the per-call script
+    # files in place (BlockingSpool) and imports neither (issue 13).
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +129,16 @@ def open_private_db(path: Path) -> sqlite3.Connection:
     return db
 
 
-@dataclass(frozen=True)
-class SpooledCase:
+# Named tuples, not frozen dataclasses: this module is imported by every process-per-call script,
+# which uses neither, and a frozen dataclass costs a millisecond or two of CPU to define (issue 13).
+class SpooledCase(NamedTuple):
     call_id: str
     payload: dict[str, Any]
     tracking_code: str
     attempts: int
 
 
-@dataclass(frozen=True)
-class SpoolEntry:
+class SpoolEntry(NamedTuple):
     """What `didehban spool list` shows: no payload, so no identity."""
 
     call_id: str
@@ -158,10 +161,11 @@ class Spool:
         self._queue: list[tuple[str, dict[str, Any], asyncio.Future[str]]] = []
         self._queue_lock = threading.Lock()
         self._writing = False
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="spool-writer")
+        self._writer: ThreadPoolExecutor | None = None  # made by the first `filed`
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self._db.close()
 
     @staticmethod
@@ -269,7 +273,13 @@ class Spool:
         blocking work). Cases filed while the writer is busy wait for its next transaction and share
         it: one fsync for all of them rather than one each, so a burst of calls finishing together
         does not queue fsync behind fsync."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
+        if self._writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="spool-writer")
         waiter: asyncio.Future[str] = loop.create_future()
         with self._queue_lock:
             self._queue.append((call_id, payload, waiter))
@@ -395,6 +405,15 @@ class Spool:
         if delivered:
             counts["delivered"] = delivered[0]
         return counts
+
+
+class BlockingSpool(Spool):
+    """The spool of the process-per-call script: one call, no event loop, no writer thread."""
+
+    async def filed(self, call_id: str, payload: dict[str, Any]) -> str:
+        """file() in place, returning once its commit is fsynced (as Spool.filed does): the call
+        has nothing else to do meanwhile. Never suspends, so it runs without an event loop."""
+        return self.file(call_id, payload)
 
 
 def retry_later(status: int) -> bool:

@@ -18,11 +18,12 @@ import logging
 import time
 import weakref
 
+# One exception for both ways of muting (this one on an event loop, the per-call script's blocking one).
+from ivr.ami.mute_blocking import MuteFailed
+
 log = logging.getLogger("ivr.ami.mute")
 
-
-class MuteFailed(RuntimeError):
-    pass
+__all__ = ["AmiLine", "MuteFailed", "ami_line", "mixmonitor_mute"]
 
 
 async def _message(reader: asyncio.StreamReader) -> dict[str, str] | None:

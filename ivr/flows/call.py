@@ -3,19 +3,17 @@ bookkeeping the dial plan and the call log read back (outcome, path, tracking co
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from domain.call_profiles import WEEKDAYS
 from domain.privacy import mask_phone
 from ivr import dialplan_variables as var
 from ivr.agi import AgiCommandError
-from ivr.ami.mute import MuteFailed, mixmonitor_mute
+from ivr.ami.mute_blocking import MuteFailed
 from ivr.backend_client import BackendClient
 from ivr.channel import Channel
 from ivr.settings import IvrSettings
@@ -34,20 +32,38 @@ class TooManyFailures(Exception):
     """Three timeouts or wrong keys in a row at one menu."""
 
 
-@dataclass
 class Call:
-    channel: Channel
-    client: BackendClient
-    spool: Spool
-    settings: IvrSettings
-    profile: ServiceProfile
-    path: list[str] = field(default_factory=list)
-    outcome: str = "hangup"
-    tracking_code: str | None = None
-    message_file: str | None = None
-    # Told when a case is spooled (the FastAGI server's deliverer wakes); a process-per-call script
-    # leaves delivery to the FastAGI server or `didehban spool deliver`.
-    on_spooled: Callable[[], None] | None = None
+    """One call's state. A plain class, not a dataclass: the dataclasses module (with inspect, ast
+    and dis) was a tenth of a process-per-call script's CPU (issue 13)."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: BackendClient,
+        spool: Spool,
+        settings: IvrSettings,
+        profile: ServiceProfile,
+        path: list[str] | None = None,
+        outcome: str = "hangup",
+        tracking_code: str | None = None,
+        message_file: str | None = None,
+        on_spooled: Callable[[], None] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.spool = spool
+        self.settings = settings
+        self.profile = profile
+        self.path: list[str] = [] if path is None else path
+        self.outcome = outcome
+        self.tracking_code = tracking_code
+        self.message_file = message_file
+        # Told when a case is spooled (the FastAGI server's deliverer wakes); a process-per-call
+        # script leaves delivery to the FastAGI server or `didehban spool deliver`.
+        self.on_spooled = on_spooled
+
+    def __repr__(self) -> str:  # no caller number: reprs end up in logs and tracebacks (R9)
+        return f"Call({self.call_id!r}, outcome={self.outcome!r}, path={'>'.join(self.path)!r})"
 
     @property
     def call_id(self) -> str:
@@ -95,14 +111,23 @@ class Call:
 
     async def _mute_recording(self, mute: bool) -> bool:
         settings = self.settings
-        await mixmonitor_mute(
-            host=settings.ami_host,
-            port=settings.ami_port,
-            username=f"{settings.ami_username}-ivr",
-            secret=settings.ami_secret,
-            channel=self.channel.info.channel,
-            mute=mute,
-        )
+        how = {
+            "host": settings.ami_host,
+            "port": settings.ami_port,
+            "username": f"{settings.ami_username}-ivr",
+            "secret": settings.ami_secret,
+            "channel": self.channel.info.channel,
+            "mute": mute,
+        }
+        if self.channel.blocking:
+            # The per-call script has no event loop (nor asyncio): the same AMI exchange, blocking.
+            from ivr.ami.mute_blocking import mixmonitor_mute_blocking
+
+            mixmonitor_mute_blocking(**how)
+        else:
+            from ivr.ami.mute import mixmonitor_mute  # asyncio: the FastAGI server's, imported by it
+
+            await mixmonitor_mute(**how)
         return True
 
     @contextlib.asynccontextmanager
@@ -136,5 +161,10 @@ class Call:
         return WEEKDAYS[local.weekday()] in hours.days and hours.start <= local.time() < hours.end
 
     async def in_thread(self, fn, *args):
-        """Blocking work (SQLite spool, espeak) off the event loop that serves every call."""
+        """Blocking work (SQLite spool, espeak) off the event loop that serves every call; in place
+        on a blocking channel (the per-call script: one call, no loop to keep free)."""
+        if self.channel.blocking:
+            return fn(*args)
+        import asyncio  # imported by the FastAGI server already; never by the per-call script
+
         return await asyncio.to_thread(fn, *args)

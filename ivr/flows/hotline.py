@@ -79,7 +79,7 @@ async def run_route(call: Call, route: str) -> None:
 
 
 async def handle_call(channel, *, settings, client, spool, profiles, on_spooled=None) -> Call:
-    """One call from start to end, on any channel (FastAGI or a pyst2 process)."""
+    """One call from start to end, on any channel (FastAGI or a process-per-call script)."""
     info = channel.info
     profile = profiles.get(info.service)
     if profile is None:

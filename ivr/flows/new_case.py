@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from domain.national_id import InvalidNationalId, parse_national_id
@@ -23,13 +22,25 @@ SAMPLE_RATE = 8000
 _made_folders: set[Path] = set()
 
 
-@dataclass
 class Draft:
-    kind: str = "request"
-    urgent: bool = False
-    national_id: str | None = None
-    recording: Recording | None = None
-    description: str | None = None
+    """The case as the call gathers it. A plain class, not a dataclass (ivr.flows.call.Call)."""
+
+    def __init__(
+        self,
+        kind: str = "request",
+        urgent: bool = False,
+        national_id: str | None = None,
+        recording: Recording | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.urgent = urgent
+        self.national_id = national_id
+        self.recording = recording
+        self.description = description
+
+    def __repr__(self) -> str:  # no national ID: reprs end up in logs and tracebacks (R9)
+        return f"Draft(kind={self.kind!r}, urgent={self.urgent!r}, recording={self.recording!r})"
 
 
 def recording_names(call: Call, now: dt.datetime) -> tuple[Path, str, str]:
