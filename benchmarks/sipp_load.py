@@ -157,6 +157,32 @@ def proc_cpu_rss(pid: int) -> tuple[float, int]:
     return (int(fields[11]) + int(fields[12])) / ticks, peak
 
 
+def cpu_wait(pid: int) -> tuple[float, int]:
+    """Seconds the process's threads spent runnable but waiting for a CPU, and how many times they
+    ran (/proc/PID/task/*/schedstat: on-CPU ns, run-queue wait ns, timeslices)."""
+    waited, slices = 0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            _, delay, runs = (task / "schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        waited, slices = waited + int(delay), slices + int(runs)
+    return waited / 1e9, slices
+
+
+def priorities(pids: dict[str, int]) -> str:
+    """Each part's nice value and its session's (autogroup) nice, as the kernel has them."""
+    out = []
+    for name, pid in pids.items():
+        nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        try:
+            group = Path(f"/proc/{pid}/autogroup").read_text().split()[-1]
+        except OSError:
+            group = "-"
+        out.append(f"{name} {nice} (session {group})")
+    return ", ".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 100])
@@ -166,6 +192,11 @@ def main() -> int:
         action="store_true",
         help="also time AGI from Asterisk's debug lines (at 500 calls they cost Asterisk CPU and overflow "
         "its log queue; the wire measurement costs it nothing)",
+    )
+    parser.add_argument(
+        "--pbx-nice",
+        type=int,
+        help="start Asterisk at this nice value instead of the default (DIDEHBAN_PBX_NICE), to compare",
     )
     # Kept for old command lines: Asterisk's AGI debug is now off unless --agi-debug.
     parser.add_argument("--no-agi-latency", action="store_true", help=argparse.SUPPRESS)
@@ -181,7 +212,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tempfile.mkdtemp(prefix="sipp-load-")) if args.keep else Path(tmp)
-        stack = launch(work)
+        variant = {} if args.pbx_nice is None else {"DIDEHBAN_PBX_NICE": str(args.pbx_nice)}
+        stack = launch(work, settings=variant)
         try:
             runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
             pid = int((runtime / "run" / "asterisk.pid").read_text())
@@ -228,6 +260,7 @@ def main() -> int:
                 cpu0, _ = proc_cpu_rss(pid)
                 servers = {name: stack.processes[name].pid for name in ("fastagi", "backend")}
                 others0 = {name: proc_cpu_rss(server)[0] for name, server in servers.items()}
+                waits0 = {name: cpu_wait(server) for name, server in servers.items()}
                 sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 self0 = resource.getrusage(resource.RUSAGE_SELF)
                 wire = AgiWire(int(stack.env["DIDEHBAN_FASTAGI_PORT"])).start()
@@ -251,6 +284,10 @@ def main() -> int:
                 cpu1, rss = proc_cpu_rss(pid)
                 sipp1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 others = {name: proc_cpu_rss(server)[0] - others0[name] for name, server in servers.items()}
+                waits = {
+                    name: tuple(a - b for a, b in zip(cpu_wait(server), waits0[name], strict=True))
+                    for name, server in servers.items()
+                }
                 sipp_cpu = sipp1.ru_utime + sipp1.ru_stime - sipp0.ru_utime - sipp0.ru_stime
                 done = int(re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
                 failed = int(re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", result.stdout).group(1))
@@ -290,6 +327,15 @@ def main() -> int:
                     f"{self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime:.1f} "
                     f"(2 cores x {wall:.0f} s = {2 * wall:.0f}); load average {load[0]:.2f} {load[1]:.2f} "
                     f"{load[2]:.2f}; Asterisk {1000 * (cpu1 - cpu0) / (n * wall):.2f} ms CPU a call-second"
+                )
+                parts = {"Asterisk": pid, **servers, "sipp and this script": os.getpid()}
+                went.append(
+                    "  waited for a CPU (runnable, not running): "
+                    + ", ".join(
+                        f"{name} {waited:.2f} s, {1000 * waited / max(slices, 1):.2f} ms a run"
+                        for name, (waited, slices) in waits.items()
+                    )
+                    + f"; nice: {priorities(parts)}"
                 )
                 print("\n".join(went), flush=True)
         finally:
