@@ -172,11 +172,11 @@ class IvrSettings:
     carrier_host: str = "127.0.0.2"
     # Prefix of every Asterisk UNIQUEID on this server (keeps call ids unique across servers).
     pbx_system_name: str = "didehban-pbx1"
-    # The PBX's CPU priority below the IVR parts on the same machine (nice, 0-19; 0: the same). Under
-    # a burst Asterisk's per-call threads keep both cores busy; the FastAGI server and the backend
-    # need a few milliseconds now and then, and answer late (seconds at 500 calls) if they queue
-    # behind a thousand of Asterisk's threads (issue 13).
-    pbx_nice: int = 10
+    # CPU priorities (nice values) where the parts share a machine (ivr.cpu_priority, issue 13): the
+    # FastAGI server first (it needs little, but at once: a late AGI command loses the caller's
+    # keys; a value below 0 needs root or CAP_SYS_NICE), Asterisk at the normal priority.
+    fastagi_nice: int = -5
+    pbx_nice: int = 0
     debian_mirror: str = "http://deb.debian.org/debian"
 
     def pbx_recording_path(self) -> str:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.cpu_priority import set_priority
 from ivr.pbx import config
 from ivr.settings import IvrSettings, get_settings
 
@@ -30,18 +31,6 @@ class PbxError(RuntimeError):
 
 def _run(argv: list[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
-
-
-def _lower_session_priority(pid: int, nice: int) -> None:
-    """Lower the CPU weight of the session `pid` leads (Asterisk's own: start_new_session).
-
-    With the kernel's autogroups (sched_autogroup_enabled, on in Debian's kernels) every session is
-    scheduled as one group against the others, so a nice value on Asterisk's threads alone would only
-    rank them among themselves: the group's nice is what puts the PBX below the IVR parts. Raising
-    a nice value needs no privilege; without autogroups the file is absent or changes nothing.
-    """
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 @dataclass
@@ -188,20 +177,23 @@ class Pbx:
             return
         log = (self.runtime / "log" / "console.log").open("ab")
         nice = self.settings.pbx_nice
-        if not 0 <= nice <= 19:
-            raise PbxError(f"DIDEHBAN_PBX_NICE is {nice}: 0 (the IVR's priority) to 19 (the lowest)")
-        # -f: stay in the foreground (so we own the process); -n: no colour. Below the IVR parts'
-        # CPU priority: every thread Asterisk starts inherits the nice value.
+        if not -20 <= nice <= 19:
+            raise PbxError(f"DIDEHBAN_PBX_NICE is {nice}: a nice value is -20 (first) to 19 (last)")
+        # -f: stay in the foreground (so we own the process); -n: no colour.
         process = subprocess.Popen(
-            ["nice", "-n", str(nice), *self._asterisk("-f", "-n")],
+            self._asterisk("-f", "-n"),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             umask=0o077,  # what Asterisk writes (recordings, fallback sidecars) is private
+            # Before Asterisk starts its threads, which inherit it (ivr.cpu_priority); not whatever
+            # priority the command that started us had. This process has no threads of its own.
+            preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, nice),
         )
         self.pid_file.write_text(str(process.pid))
-        _lower_session_priority(process.pid, nice)
+        if not set_priority(process.pid, nice):  # and its session's group
+            print(f"could not give the PBX the CPU priority {nice} (DIDEHBAN_PBX_NICE)", flush=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
