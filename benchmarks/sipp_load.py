@@ -206,9 +206,11 @@ def main() -> int:
         "its log queue; the wire measurement costs it nothing)",
     )
     parser.add_argument(
-        "--pbx-nice",
-        type=int,
-        help="start Asterisk at this nice value instead of the default (DIDEHBAN_PBX_NICE), to compare",
+        "--setting",
+        action="append",
+        default=[],
+        metavar="DIDEHBAN_NAME=VALUE",
+        help="a setting for every part, to compare with the defaults (e.g. DIDEHBAN_FASTAGI_NICE=0)",
     )
     # Kept for old command lines: Asterisk's AGI debug is now off unless --agi-debug.
     parser.add_argument("--no-agi-latency", action="store_true", help=argparse.SUPPRESS)
@@ -224,7 +226,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tempfile.mkdtemp(prefix="sipp-load-")) if args.keep else Path(tmp)
-        variant = {} if args.pbx_nice is None else {"DIDEHBAN_PBX_NICE": str(args.pbx_nice)}
+        variant = dict(setting.split("=", 1) for setting in args.setting)
+        if variant:
+            print(f"settings: {variant}")
         stack = launch(work, settings=variant)
         try:
             runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
