@@ -16,6 +16,13 @@ FastAGI server's outcome for each call (and, for calls that filed no case, the s
 at), the node's spool (pending, dead, delivered), the PBX fallback folder, and the errors in
 Asterisk's and the FastAGI server's logs. `--keep` keeps the work folder (logs, spool, database).
 
+The parts start as in production (tests/pbx/conftest.py: each in its own session, at the CPU
+priority ivr.cpu_priority gives it: the FastAGI server at -5, Asterisk and the backend at 0); sipp,
+which plays the callers' phones, runs at -5 too, so its own lag is not counted as the hotline's.
+After each run the script prints each part's priority and how long the FastAGI server's and the
+backend's threads were runnable but waiting for a CPU (/proc/PID/task/*/schedstat). `--setting
+DIDEHBAN_FASTAGI_NICE=0` (any DIDEHBAN_ setting) runs a variant to compare.
+
 `--agi-debug` also measures it the old way, from Asterisk's AGI debug lines (they cost Asterisk CPU
 and overflow its log queue at 500 calls). Those lines carry keys, national IDs and tracking codes:
 they go to a log channel of their own (`logger add channel`), only for the run, in the temporary
