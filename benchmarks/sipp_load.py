@@ -71,9 +71,10 @@ def quantiles(samples: list[float]) -> list[float]:
     return statistics.quantiles(samples, n=100) if len(samples) > 2 else [0.0] * 99
 
 
-def percentiles(samples: list[float]) -> str:
+def percentiles(samples: list[float], what: str = "turns") -> str:
     q = quantiles(samples)
-    return f"p50 {q[49] * 1000:.2f} ms, p95 {q[94] * 1000:.2f}, p99 {q[98] * 1000:.2f} ({len(samples)} turns)"
+    p50, p95, p99 = (q[i] * 1000 for i in (49, 94, 98))
+    return f"p50 {p50:.2f} ms, p95 {p95:.2f}, p99 {p99:.2f} ({len(samples)} {what})"
 
 
 def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offset: int) -> list[str]:
@@ -225,7 +226,7 @@ def main() -> int:
     from sqlalchemy import func, select
 
     from backend.models import Case
-    from benchmarks.agi_wire import AgiWire
+    from benchmarks.agi_wire import AgiWire, MuteWire
     from domain.national_id import with_check_digit
     from ivr.pbx.sipcall import Keys, Speak, Wait, run_sipp, scenario, speech_pcap
     from ivr.pbx.timing import total
@@ -287,6 +288,7 @@ def main() -> int:
                 sipp0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 self0 = resource.getrusage(resource.RUSAGE_SELF)
                 wire = AgiWire(int(stack.env["DIDEHBAN_FASTAGI_PORT"])).start()
+                mutes = MuteWire(int(stack.env["DIDEHBAN_AMI_PORT"])).start()
                 started = time.perf_counter()
                 outside_world_first(SIPP_NICE)
                 try:
@@ -329,6 +331,7 @@ def main() -> int:
                         break
                     time.sleep(0.5)
                 delivered_after = time.perf_counter() - started - wall
+                mutes.stop()  # after the wait: an answer that came after its call ended still counts
                 q = quantiles(wire.fastagi)
                 print(
                     f"{n:>6} {done:>6} {failed:>6} {cases:>6} {wall:>7.1f} {cpu1 - cpu0:>9.2f} "
@@ -340,6 +343,10 @@ def main() -> int:
                     f"  AGI on the wire: FastAGI turnaround {percentiles(wire.fastagi)}; Asterisk's reply to "
                     f"commands that return at once {percentiles(wire.asterisk)}",
                 ]
+                went.append(
+                    f"  AMI MixMonitorMute (the recording muted for the national ID) answered in "
+                    f"{percentiles(mutes.answered, 'actions')}, {len(mutes.sent)} never answered"
+                )
                 slowest = sorted(wire.fastagi_by_verb.items(), key=lambda kv: -sum(kv[1]))[:5]
                 went += [f"    before {verb}: {percentiles(turns)}" for verb, turns in slowest]
                 if log.exists():
