@@ -102,11 +102,13 @@ def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offse
     mute_failures = fastagi.count("could not mute the call recording")
     runtime = Path(stack.env["DIDEHBAN_PBX_RUNTIME"])
     pbx_outcomes: Counter[str] = Counter()
-    with (runtime / "log" / "cdr-csv" / "Master.csv").open(newline="") as f:
-        f.seek(cdr_offset)
-        for row in csv.reader(f):
-            # userfield: service|outcome|tracking code|path (the h extension writes it)
-            pbx_outcomes[[*row[-1].split("|"), "", ""][1] or "(none)"] += 1
+    master = runtime / "log" / "cdr-csv" / "Master.csv"
+    if master.exists():
+        with master.open(newline="") as f:
+            f.seek(cdr_offset)
+            for row in csv.reader(f):
+                # userfield: service|outcome|tracking code|path (the h extension writes it)
+                pbx_outcomes[[*row[-1].split("|"), "", ""][1] or "(none)"] += 1
     messages = runtime / "log" / "messages.log"
     ast_errors: Counter[str] = Counter()
     if messages.exists():
@@ -125,7 +127,10 @@ def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offse
         spool.close()
     fallback = runtime / "spool" / "fallback"
     fallback_files = len(list(fallback.glob("*.wav"))) if fallback.is_dir() else 0
-    lines = [
+    lines = []
+    if not pbx_outcomes:
+        lines.append(no_calls_reached_asterisk(stack))
+    lines += [
         f"  PBX outcomes (CDR): {dict(pbx_outcomes.most_common())} ({sum(pbx_outcomes.values())} calls)",
         f"  FastAGI outcomes: {dict(outcomes.most_common())} ({sum(outcomes.values())} calls ended)",
         f"  no case filed, ended at: {dict(ended_at.most_common(8))}",
@@ -137,6 +142,24 @@ def where_calls_went(stack, fastagi_offset: int, messages_offset: int, cdr_offse
     lines += [f"  spool last error x{n}: {text}" for text, n in last_errors.most_common(3)]
     lines += [f"  Asterisk log x{n}: {text}" for text, n in ast_errors.most_common(8)]
     return lines
+
+
+def no_calls_reached_asterisk(stack) -> str:
+    """Why a run's calls may have left no CDR at all: seen once, a first 500-call run in which every
+    sipp scenario failed. Names every process that holds the SIP port (another PBX, e.g. a second
+    tests/pbx run with the same DIDEHBAN_TEST_PBX_PORT_SHIFT, takes the calls or the port) and
+    Asterisk's view of its transports."""
+    import subprocess
+
+    holders = subprocess.run(
+        ["ss", "-Hulpn", f"sport = :{stack.sip_port}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    users = sorted({word for word in holders if word.startswith("users:")})
+    transports = stack.cli("pbx", "cli", "pjsip show transports", timeout=30).stdout.strip().splitlines()
+    return (
+        f"  NO CDR for this run: Asterisk logged no call. UDP {stack.sip_port} held by {users or 'nobody'}; "
+        f"Asterisk's transports: {[line.strip() for line in transports if 'udp' in line.lower()]}"
+    )
 
 
 def waiting_for_delivery(stack) -> int:
