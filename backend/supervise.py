@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ivr.cpu_priority import BATCH_NICE, set_priority
+
 
 @dataclass
 class Part:
@@ -26,6 +28,7 @@ class Part:
     restarts: int = 0
     started_at: float = 0.0
     pumps: list[threading.Thread] = field(default_factory=list)
+    nice: int = 0  # its CPU priority (ivr.cpu_priority); the FastAGI server sets its own
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +60,8 @@ def _start(part: Part) -> None:
         start_new_session=True,  # Ctrl-C goes to us; we stop the parts in order
     )
     part.started_at = time.monotonic()
+    if part.nice:
+        set_priority(part.process.pid, part.nice)  # before the part starts threads of its own
     pump = threading.Thread(target=_pump, args=(part, part.process.stdout), daemon=True)
     pump.start()
     part.pumps = [pump]
@@ -115,6 +120,10 @@ def _up(args: argparse.Namespace) -> int:
     if pbx and "ami" in available:
         parts.append(Part("ami", _cli("ami")))
 
+    # Calls come first when the parts share the cores: the batch parts wait for a burst to pass.
+    for part in parts:
+        if part.name in ("scheduler", "transcriber"):
+            part.nice = BATCH_NICE
     stopping = threading.Event()
 
     def _on_signal(signum, _frame) -> None:

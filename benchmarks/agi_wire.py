@@ -61,17 +61,11 @@ class _Connection:
     pending: tuple[str, float] | None = None  # a command sent and not yet answered: (verb, when)
 
 
-@dataclass
-class AgiWire:
-    """Capture AGI turnarounds on loopback while it runs (a daemon thread). Needs root."""
+class _LoopbackCapture:
+    """TCP packets to and from `port` on loopback, each with the kernel's time, handed to _packet
+    in a daemon thread while it runs. Needs root."""
 
     port: int
-    fastagi: list[float] = field(default_factory=list)  # seconds
-    # The FastAGI turnarounds again, by the verb of the command that ended them ("GET DATA" after a
-    # slow one: the flow was busy before asking for the national ID, e.g. muting the recording).
-    fastagi_by_verb: dict[str, list[float]] = field(default_factory=dict)
-    asterisk: list[float] = field(default_factory=list)
-    packets: int = 0
 
     def __post_init__(self) -> None:
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -85,9 +79,9 @@ class AgiWire:
         self._sock.settimeout(0.2)
         self._stop = threading.Event()
         self._connections: dict[int, _Connection] = {}
-        self._thread = threading.Thread(target=self._run, daemon=True, name="agi-wire")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=type(self).__name__)
 
-    def start(self) -> AgiWire:
+    def start(self):
         self._thread.start()
         return self
 
@@ -119,16 +113,37 @@ class AgiWire:
                 self._packet(data, at)
 
     def _packet(self, frame: bytes, at: float) -> None:
-        ip = frame[14:]
-        ihl = (ip[0] & 0x0F) * 4
-        total = struct.unpack("!H", ip[2:4])[0]
-        tcp = ip[ihl:total]
-        src, dst = struct.unpack("!HH", tcp[:4])
+        raise NotImplementedError
+
+
+def _tcp(frame: bytes) -> tuple[int, int, bytes, bool]:
+    """(source port, destination port, payload, SYN) of an Ethernet-framed IPv4 TCP packet."""
+    ip = frame[14:]
+    ihl = (ip[0] & 0x0F) * 4
+    total = struct.unpack("!H", ip[2:4])[0]
+    tcp = ip[ihl:total]
+    src, dst = struct.unpack("!HH", tcp[:4])
+    return src, dst, tcp[(tcp[12] >> 4) * 4 :], bool(tcp[13] & 0x02)
+
+
+@dataclass
+class AgiWire(_LoopbackCapture):
+    """Capture AGI turnarounds on loopback while it runs (a daemon thread). Needs root."""
+
+    port: int
+    fastagi: list[float] = field(default_factory=list)  # seconds
+    # The FastAGI turnarounds again, by the verb of the command that ended them ("GET DATA" after a
+    # slow one: the flow was busy before asking for the national ID, e.g. muting the recording).
+    fastagi_by_verb: dict[str, list[float]] = field(default_factory=dict)
+    asterisk: list[float] = field(default_factory=list)
+    packets: int = 0
+
+    def _packet(self, frame: bytes, at: float) -> None:
+        src, dst, payload, syn = _tcp(frame)
         asterisk_port = src if dst == self.port else dst
-        if tcp[13] & 0x02:  # SYN: a new call on a port an old one may have used
+        if syn:  # a new call on a port an old one may have used
             self._connections.pop(asterisk_port, None)
             return
-        payload = tcp[(tcp[12] >> 4) * 4 :]
         if not payload:
             return
         self.packets += 1
@@ -154,3 +169,26 @@ class AgiWire:
                 self.fastagi_by_verb.setdefault(verb, []).append(at - conn.last_reply)
                 conn.last_reply = None
             conn.pending = (verb, at)
+
+
+@dataclass
+class MuteWire(_LoopbackCapture):
+    """How long Asterisk's manager (AMI) takes to answer the FastAGI server's MixMonitorMute actions
+    (ivr.ami.mute: "ActionID: didehban-N"), read on loopback. The call-log listener's events on the
+    same port are skipped unread (they never carry such an ActionID)."""
+
+    port: int
+    answered: list[float] = field(default_factory=list)  # seconds, action to response
+    sent: dict[bytes, float] = field(default_factory=dict)  # ActionIDs not answered (yet)
+
+    def _packet(self, frame: bytes, at: float) -> None:
+        _src, dst, payload, _syn = _tcp(frame)
+        start = 0
+        while (start := payload.find(b"ActionID: didehban-", start)) >= 0:
+            end = payload.find(b"\r", start)
+            action_id = payload[start + 10 : end if end >= 0 else None]
+            start += 10
+            if dst == self.port:
+                self.sent[action_id] = at
+            elif action_id in self.sent:
+                self.answered.append(at - self.sent.pop(action_id))

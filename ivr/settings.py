@@ -172,6 +172,11 @@ class IvrSettings:
     carrier_host: str = "127.0.0.2"
     # Prefix of every Asterisk UNIQUEID on this server (keeps call ids unique across servers).
     pbx_system_name: str = "didehban-pbx1"
+    # CPU priorities (nice values) where the parts share a machine (ivr.cpu_priority, issue 13): the
+    # FastAGI server first (it needs little, but at once: a late AGI command loses the caller's
+    # keys; a value below 0 needs root or CAP_SYS_NICE), Asterisk at the normal priority.
+    fastagi_nice: int = -5
+    pbx_nice: int = 0
     debian_mirror: str = "http://deb.debian.org/debian"
 
     def pbx_recording_path(self) -> str:

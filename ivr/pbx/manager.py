@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.cpu_priority import set_priority
 from ivr.pbx import config
 from ivr.settings import IvrSettings, get_settings
 
@@ -175,6 +176,9 @@ class Pbx:
             self.cli("core reload")
             return
         log = (self.runtime / "log" / "console.log").open("ab")
+        nice = self.settings.pbx_nice
+        if not -20 <= nice <= 19:
+            raise PbxError(f"DIDEHBAN_PBX_NICE is {nice}: a nice value is -20 (first) to 19 (last)")
         # -f: stay in the foreground (so we own the process); -n: no colour.
         process = subprocess.Popen(
             self._asterisk("-f", "-n"),
@@ -183,8 +187,13 @@ class Pbx:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             umask=0o077,  # what Asterisk writes (recordings, fallback sidecars) is private
+            # Before Asterisk starts its threads, which inherit it (ivr.cpu_priority); not whatever
+            # priority the command that started us had. This process has no threads of its own.
+            preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, nice),
         )
         self.pid_file.write_text(str(process.pid))
+        if not set_priority(process.pid, nice):  # and its session's group
+            print(f"could not give the PBX the CPU priority {nice} (DIDEHBAN_PBX_NICE)", flush=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:

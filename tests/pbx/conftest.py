@@ -56,6 +56,9 @@ class Stack:
             cwd=self.work,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Each part in its own session, as `didehban up` and systemd start them: the kernel's
+            # autogroups then weigh them against Asterisk the way production does.
+            start_new_session=True,
         )
 
     def stop(self, name: str, *, kill: bool = False) -> None:
@@ -96,8 +99,15 @@ def _wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def launch(work: Path, *, sip_port: int = 5080 + PORT_SHIFT, ami_port: int = 5039 + PORT_SHIFT) -> Stack:
-    """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener."""
+def launch(
+    work: Path,
+    *,
+    sip_port: int = 5080 + PORT_SHIFT,
+    ami_port: int = 5039 + PORT_SHIFT,
+    settings: dict[str, str] | None = None,
+) -> Stack:
+    """Migrate, build prompts, start backend, FastAGI, the PBX and the AMI listener. `settings`:
+    DIDEHBAN_ variables to set beside the tests' own (a benchmark's variant)."""
     backend_port, agi_port = free_port(), free_port()
     # Operators on duty round the clock, so menu 0 reaches the queue whenever the tests run.
     services = work / "services"
@@ -133,6 +143,7 @@ def launch(work: Path, *, sip_port: int = 5080 + PORT_SHIFT, ami_port: int = 503
             "DIDEHBAN_SERVICES_DIR": str(services),
         }
     )
+    env.update(settings or {})
     stack = Stack(env, work, {}, sip_port)
     for step in (["db", "upgrade"], ["prompts", "build"]):
         result = stack.cli(*step)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import contextlib
 import itertools
 import subprocess
 import time
@@ -219,3 +220,26 @@ def test_fastagi_stopped_during_a_call_still_leaves_a_case(stack, sipp_dir):
         rate, _, recorded, rms = audio_stats(stack.recordings / message.path)
         assert rate == 8000 and recorded > seconds * 0.6 and rms > 300
     assert not list((Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "spool" / "fallback").glob("*.wav"))
+
+
+def test_the_fastagi_server_goes_ahead_of_asterisk_for_the_cpu(stack):
+    """Issue 13: at 500 calls the FastAGI server queued behind Asterisk's threads and answered AGI
+    commands seconds late (keys lost). It raises itself; Asterisk stays at the normal priority, each
+    in a session (scheduling group) of its own."""
+    from ivr.cpu_priority import session_nice
+
+    def nices(pid: int) -> set[int]:
+        """The nice value of each of the process's threads."""
+        found = set()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+                found.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
+        return found
+
+    asterisk = int((Path(stack.env["DIDEHBAN_PBX_RUNTIME"]) / "run" / "asterisk.pid").read_text())
+    fastagi = stack.processes["fastagi"].pid
+    assert len(list(Path(f"/proc/{asterisk}/task").iterdir())) > 10  # every one of Asterisk's threads
+    assert nices(asterisk) == {0}
+    assert nices(fastagi) == {-5}
+    if Path(f"/proc/{fastagi}/autogroup").exists():
+        assert (session_nice(fastagi), session_nice(asterisk)) == ("-5", "0")
