@@ -40,14 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fastagi(args: argparse.Namespace) -> int:
-    from ivr.fastagi import serve
+    from ivr.fastagi import event_loop_runner, serve
     from ivr.settings import get_settings
 
     get_settings().require_node()  # refuse before listening: a clear line, not a traceback
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs each URL, and a status request's query carries the caller's number (R9).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(args.host, args.port))
+    event_loop_runner()(serve(args.host, args.port))
     return 0
 
 

@@ -98,3 +98,36 @@ async def test_the_case_is_on_disk_before_its_code_is_read(fastagi):
     t = await asyncio.wait_for(side.call("127.0.0.1", fastagi.port, env), 60)
     assert t.variables["DIDEHBAN_OUTCOME"] == "registered"
     assert seen == [1]
+
+
+def test_didehban_fastagi_serves_on_uvloop_where_installed():
+    import uvloop
+
+    assert ivr.fastagi.event_loop_runner() is uvloop.run
+
+
+def test_a_whole_new_case_call_on_uvloop(ivr_env):
+    """`didehban fastagi` runs on uvloop (ivr.fastagi.event_loop_runner), the tests' server on the
+    standard loop: the same call on uvloop, spooled and its code read back."""
+    import uvloop
+
+    async def call() -> tuple[dict[str, str], list[str]]:
+        server = ivr.fastagi.HotlineServer()
+        await server.start("127.0.0.1", 0)
+        try:
+            assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+            side = AsteriskSide(Script(NEW_CASE))
+            env = environment(
+                route="hotline", service="1482", caller="09121234567", unique_id="uv.1", port=server.port
+            )
+            t = await asyncio.wait_for(side.call("127.0.0.1", server.port, env), 60)
+            return t.variables, t.played
+        finally:
+            await server.stop()
+
+    variables, played = uvloop.run(call())
+    assert variables["DIDEHBAN_OUTCOME"] == "registered"
+    code = variables["DIDEHBAN_TRACKING_CODE"]
+    assert played.count("your-tracking-code-is") == 2
+    spoken = "".join(p[len("digit-") :] for p in played[played.index("your-tracking-code-is") + 1 :][:10])
+    assert spoken == code
