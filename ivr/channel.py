@@ -18,6 +18,11 @@ from prompts.paths import prompt_file
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
+# Characters Playback's argument parsing would take for its own (file separator, option separator,
+# quoting, a variable): a path holding one is played with STREAM FILE instead.
+_NOT_IN_PLAYBACK = frozenset('&,|"\\$')
+# res_agi reads a command into 2,048 bytes: a longer Playback is split into several.
+PLAYBACK_MAX_BYTES = 1900
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,12 @@ class Channel(abc.ABC):
 
     async def play(self, prompt_ids: list[str], keys: str = ALL_KEYS) -> str | None:
         """Play prompts in order; a key in `keys` stops playback and is returned. The key is also
-        kept as the first key of the next entry (`collect`), so nothing the caller types is lost."""
+        kept as the first key of the next entry (`collect`), so nothing the caller types is lost.
+
+        Prompts no key stops (keys="": a tracking code read back, a status) go in one command."""
+        if not keys and len(prompt_ids) > 1:
+            await self.play_through([self._prompts + prompt_id for prompt_id in prompt_ids])
+            return None
         for prompt_id in prompt_ids:
             key = await self.play_file(self._prompts + prompt_id, keys)
             if key:
@@ -97,6 +107,32 @@ class Channel(abc.ABC):
         if key:
             self.typed_ahead += key
         return key
+
+    async def play_through(self, paths: list[str]) -> None:
+        """Files no key stops, in order, in one command (issue 13: a code read back was 23 commands).
+        Playback(a&b&c) plays each as STREAM FILE with no escape keys does, and Asterisk drops a key
+        pressed during either; only the round trip between files is gone. Paths Playback would read
+        otherwise (`&` separates files, `,` starts its options, quotes are unescaped) are played
+        file by file; a list too long for one AGI line is split."""
+        if not paths:
+            return
+        if any(ch in path for path in paths for ch in _NOT_IN_PLAYBACK):
+            for path in paths:
+                await self.send(f"STREAM FILE {quote(path)} {quote('')}")
+            return
+        run: list[str] = []
+        for path in paths:
+            if run and len("&".join([*run, path]).encode()) > PLAYBACK_MAX_BYTES:
+                await self._playback(run)
+                run = []
+            run.append(path)
+        await self._playback(run)
+
+    async def _playback(self, paths: list[str]) -> None:
+        if len(paths) == 1:
+            await self.send(f"STREAM FILE {quote(paths[0])} {quote('')}")
+        else:
+            await self.send(f"EXEC Playback {quote('&'.join(paths))}")
 
     def take_typed_ahead(self) -> str:
         """The keys pressed over prompts and not yet taken by an entry (a flow that uses them as

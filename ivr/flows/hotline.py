@@ -34,8 +34,7 @@ async def leave_message(call: Call) -> None:
     code = await file_case(call, draft, incomplete=True)
     await call.finish("message")
     await call.channel.play(["message-received"], keys="")
-    await read_tracking_code(call, code)
-    await call.channel.play(["goodbye"], keys="")
+    await read_tracking_code(call, code, then=("goodbye",))
 
 
 async def after_failures(call: Call) -> None:
