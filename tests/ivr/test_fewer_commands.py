@@ -1,5 +1,8 @@
-"""Prompts no key stops (a tracking code read back, a status) go to Asterisk as one Playback of
-several files, in order; prompts a key stops stay one STREAM FILE each, so a key still stops them."""
+"""Fewer AGI commands a call, the caller hearing and able to do the same (issue 13).
+
+Prompts no key stops (a tracking code read back, a status) go to Asterisk as one Playback of
+several files, in order; prompts a key stops stay one STREAM FILE each, so a key still stops them.
+Channel variables set one after another go with the next command, in one MSet."""
 
 from __future__ import annotations
 
@@ -79,3 +82,59 @@ async def test_the_code_is_read_twice_in_one_command_and_the_goodbye_with_the_sm
     assert played(sent[:1]) == ["case-registered", *spoken, *spoken]
     assert sent[1].startswith("GET DATA") and "tracking-code-repeat-menu" in sent[1]
     assert played(sent[2:]) == ["sms-will-follow", "goodbye"] and len(sent) == 3
+
+
+async def test_variables_set_together_go_in_one_command_before_the_next():
+    channel = RecordingChannel()
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1>record>rec-menu:3")
+    await channel.set_variable("DIDEHBAN_TRACKING_CODE", "2112345678")
+    await channel.set_variable("DIDEHBAN_OUTCOME", "registered")
+    assert channel.sent == []  # nothing goes out until a command needs the line
+    await channel.play(["goodbye"], keys="")
+    assert channel.sent[0] == (
+        'EXEC MSet "DIDEHBAN_PATH=menu:1>record>rec-menu:3,'
+        'DIDEHBAN_TRACKING_CODE=2112345678,DIDEHBAN_OUTCOME=registered"'
+    )
+    assert channel.sent[1].startswith("STREAM FILE") and len(channel.sent) == 2
+
+
+async def test_a_variable_set_twice_is_sent_once_with_its_last_value():
+    channel = RecordingChannel()
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1>nid-confirm:1")
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1>nid-confirm:1>nid")
+    await channel.flush()
+    assert channel.sent == ['SET VARIABLE DIDEHBAN_PATH "menu:1>nid-confirm:1>nid"']
+    await channel.flush()  # nothing left to send
+    assert len(channel.sent) == 1
+
+
+async def test_a_value_mset_would_misread_goes_in_its_own_set_variable():
+    channel = RecordingChannel()
+    await channel.set_variable("DIDEHBAN_OUTCOME", "registered")
+    await channel.set_variable("DIDEHBAN_MESSAGE_FILE", "1482/a,b=c $x.wav")
+    await channel.flush()
+    assert channel.sent == [
+        'SET VARIABLE DIDEHBAN_OUTCOME "registered"',
+        'SET VARIABLE DIDEHBAN_MESSAGE_FILE "1482/a,b=c $x.wav"',
+    ]
+
+
+async def test_variables_go_before_a_recording_not_as_part_of_it():
+    """A hang-up while the variables go out is a hang-up before the beep: the recording is not
+    reported as begun (a case would be filed for a message never recorded)."""
+    from ivr.agi import CallerHungUp
+
+    class HangsUpAtFirstCommand(RecordingChannel):
+        async def _send(self, command: str) -> Reply:
+            self.sent.append(command)
+            raise CallerHungUp("HANGUP")
+
+    channel = HangsUpAtFirstCommand()
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1")
+    try:
+        await channel.record("/rec/x")
+    except CallerHungUp:
+        pass
+    else:
+        raise AssertionError("a hang-up before RECORD FILE must not be a recording ended by hang-up")
+    assert not any(c.startswith("RECORD FILE") for c in channel.sent)
