@@ -161,7 +161,8 @@ async def realistic_call(side, host: str, port: int, env: dict[str, str], burst:
 def code_wait(t) -> float | None:
     """From the reply to the recording menu to the command handing the code to the dial plan."""
     menus = [i for i, c in enumerate(t.commands) if "recording-menu" in c]
-    codes = [i for i, c in enumerate(t.commands) if c.startswith("SET VARIABLE DIDEHBAN_TRACKING_CODE")]
+    # SET VARIABLE alone, or EXEC MSet with the other variables set at the same moment.
+    codes = [i for i, c in enumerate(t.commands) if "DIDEHBAN_TRACKING_CODE" in c]
     if not menus or not codes:
         return None
     return sum(t.latencies[menus[-1] + 1 : codes[0] + 1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
+import re
 from typing import NamedTuple
 
 from domain.digits import normalise_digits
@@ -18,6 +19,19 @@ from prompts.paths import prompt_file
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
+# Characters Playback's argument parsing would take for its own (file separator, option separator,
+# quoting, a variable): a path holding one is played with STREAM FILE instead.
+_NOT_IN_PLAYBACK = frozenset('&,|"\\$')
+# Values MSet takes as they are: nothing its argument parsing would split on, unquote or expand.
+_MSET_VALUE = re.compile(r"[0-9A-Za-z_.:/>+-]+")
+
+
+def _fits_mset(name: str, value: str) -> bool:
+    return _MSET_VALUE.fullmatch(name) is not None and _MSET_VALUE.fullmatch(value) is not None
+
+
+# res_agi reads a command into 2,048 bytes: a longer Playback is split into several.
+PLAYBACK_MAX_BYTES = 1900
 
 
 class CallInfo(NamedTuple):  # a named tuple, as ivr.agi.Reply (issue 13)
@@ -62,12 +76,19 @@ class Channel(abc.ABC):
         self._prompts = prompt_file("")
         # Keys that stopped a prompt and wait to be the start of the next entry (type-ahead).
         self.typed_ahead = ""
+        # Channel variables set and not yet sent (set_variable), in the order first set.
+        self._variables: dict[str, str] = {}
 
     @abc.abstractmethod
     async def _send(self, command: str) -> Reply:
         """Send one AGI command and read its reply (CallerHungUp when the channel is gone)."""
 
     async def send(self, command: str) -> Reply:
+        if self._variables:
+            await self.flush()
+        return await self._round_trip(command)
+
+    async def _round_trip(self, command: str) -> Reply:
         if not self.alive:
             raise CallerHungUp("channel already gone")
         try:
@@ -76,6 +97,17 @@ class Channel(abc.ABC):
             self.alive = False
             raise
 
+    async def flush(self) -> None:
+        """Hand the variables set since the last command to Asterisk now (send does, before any
+        other command; a flow's end does, for the outcome)."""
+        variables, self._variables = self._variables, {}
+        if len(variables) > 1 and all(_fits_mset(name, value) for name, value in variables.items()):
+            pairs = ",".join(f"{name}={value}" for name, value in variables.items())
+            await self._round_trip(f"EXEC MSet {quote(pairs)}")
+            return
+        for name, value in variables.items():
+            await self._round_trip(f"SET VARIABLE {name} {quote(value)}")
+
     # --- the operations the flows use ---------------------------------------------------------
 
     async def answer(self) -> None:
@@ -83,7 +115,12 @@ class Channel(abc.ABC):
 
     async def play(self, prompt_ids: list[str], keys: str = ALL_KEYS) -> str | None:
         """Play prompts in order; a key in `keys` stops playback and is returned. The key is also
-        kept as the first key of the next entry (`collect`), so nothing the caller types is lost."""
+        kept as the first key of the next entry (`collect`), so nothing the caller types is lost.
+
+        Prompts no key stops (keys="": a tracking code read back, a status) go in one command."""
+        if not keys and len(prompt_ids) > 1:
+            await self.play_through([self._prompts + prompt_id for prompt_id in prompt_ids])
+            return None
         for prompt_id in prompt_ids:
             key = await self.play_file(self._prompts + prompt_id, keys)
             if key:
@@ -99,6 +136,32 @@ class Channel(abc.ABC):
         if key:
             self.typed_ahead += key
         return key
+
+    async def play_through(self, paths: list[str]) -> None:
+        """Files no key stops, in order, in one command (issue 13: a code read back was 23 commands).
+        Playback(a&b&c) plays each as STREAM FILE with no escape keys does, and Asterisk drops a key
+        pressed during either; only the round trip between files is gone. Paths Playback would read
+        otherwise (`&` separates files, `,` starts its options, quotes are unescaped) are played
+        file by file; a list too long for one AGI line is split."""
+        if not paths:
+            return
+        if any(ch in path for path in paths for ch in _NOT_IN_PLAYBACK):
+            for path in paths:
+                await self.send(f"STREAM FILE {quote(path)} {quote('')}")
+            return
+        run: list[str] = []
+        for path in paths:
+            if run and len("&".join([*run, path]).encode()) > PLAYBACK_MAX_BYTES:
+                await self._playback(run)
+                run = []
+            run.append(path)
+        await self._playback(run)
+
+    async def _playback(self, paths: list[str]) -> None:
+        if len(paths) == 1:
+            await self.send(f"STREAM FILE {quote(paths[0])} {quote('')}")
+        else:
+            await self.send(f"EXEC Playback {quote('&'.join(paths))}")
 
     def take_typed_ahead(self) -> str:
         """The keys pressed over prompts and not yet taken by an entry (a flow that uses them as
@@ -139,6 +202,7 @@ class Channel(abc.ABC):
         """Record the caller into <path>.wav until #, silence, max length or hang-up.
         A hang-up still leaves what was said on disk, and is reported as ended_by="hangup"."""
         self.typed_ahead = ""  # keys pressed before the beep are no part of the message
+        await self.flush()  # a hang-up before RECORD FILE is not one during the recording
         command = f"RECORD FILE {quote(path)} wav {quote('#')} {max_seconds * 1000} 0 s={silence_seconds}"
         try:
             reply = await self.send(command)
@@ -149,7 +213,12 @@ class Channel(abc.ABC):
         return Recording(path, ended, samples)
 
     async def set_variable(self, name: str, value: str) -> None:
-        await self.send(f"SET VARIABLE {name} {quote(value)}")
+        """The variable reaches Asterisk with the next command: variables set one after another
+        (a step of the path, the code, the outcome) go in one command, not one each, and a
+        variable set twice before then is sent once, with its last value (issue 13). Nothing the
+        dial plan reads is lost: it reads them after the flow ends, and Asterisk runs a command
+        sent after a hang-up (the connection stays open until the flow ends)."""
+        self._variables[name] = value
 
     async def hangup(self) -> None:
         if self.alive:

@@ -41,10 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fastagi(args: argparse.Namespace) -> int:
-    import uvloop
-
     from ivr.cpu_priority import set_priority
-    from ivr.fastagi import serve
+    from ivr.fastagi import event_loop_runner, serve
     from ivr.settings import get_settings
 
     settings = get_settings().require_node()  # refuse before listening: a clear line, not a traceback
@@ -60,9 +58,7 @@ def _fastagi(args: argparse.Namespace) -> int:
         )
     # httpx logs each URL, and a status request's query carries the caller's number (R9).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # libuv's loop: a command's round trip (read, resume the call, write) costs a third less CPU than
-    # on asyncio's own loop, and a call is ~60 of them (issue 13).
-    uvloop.run(serve(args.host, args.port))
+    event_loop_runner()(serve(args.host, args.port))
     return 0
 
 

@@ -208,6 +208,15 @@ class AsteriskSide:
         if verb == "SET VARIABLE":
             self.transcript.variables[args[2]] = args[3] if len(args) > 3 else ""
             return "200 result=1", False
+        if verb == "EXEC PLAYBACK":  # files in order, no key stops them (Playback(a&b&c))
+            for path in args[2].split("&") if len(args) > 2 else []:
+                self._played(path)
+            return "200 result=0", False
+        if verb == "EXEC MSET":  # MSet(A=1,B=2): several channel variables in one command
+            for pair in args[2].split(",") if len(args) > 2 else []:
+                name, _, value = pair.partition("=")
+                self.transcript.variables[name] = value
+            return "200 result=0", False
         if verb.startswith("EXEC"):  # dial-plan applications (StopMixMonitor): nothing to simulate
             return "200 result=0", False
         if verb == "ANSWER":

@@ -42,6 +42,16 @@ async def _message(reader: asyncio.StreamReader) -> dict[str, str] | None:
         message.setdefault(key.strip(), value.strip())
 
 
+def _fields(raw: bytes) -> dict[str, str]:
+    """One message's `Key: value` lines (the first of a repeated key wins, as in _message)."""
+    message: dict[str, str] = {}
+    for line in raw.decode(errors="replace").split("\n"):
+        key, _, value = line.partition(":")
+        if key := key.strip():
+            message.setdefault(key, value.strip())
+    return message
+
+
 class AmiLine:
     """A logged-in AMI connection that many calls share; reconnects on the next action once lost."""
 
@@ -60,6 +70,8 @@ class AmiLine:
         self._writer.write("".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode() + b"\r\n")
 
     async def _connect(self) -> asyncio.StreamWriter:
+        if self._writer is not None:  # logged in: no lock to take (two mutes a call, issue 13)
+            return self._writer
         async with self._connecting:
             if self._writer is not None:
                 return self._writer
@@ -87,12 +99,19 @@ class AmiLine:
             return writer
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # What arrives, split into messages at the blank line that ends each (a read, not a
+        # readline a line: an answer is four lines).
+        buffer = b""
         try:
-            while (message := await _message(reader)) is not None:
+            while chunk := await reader.read(65536):
                 self._heard_at = time.monotonic()
-                waiter = self._waiting.pop(message.get("ActionID", ""), None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(message)
+                # Asterisk ends lines with \r\n; a \r\n split between two reads is joined here first.
+                *messages, buffer = (buffer + chunk).replace(b"\r\n", b"\n").split(b"\n\n")
+                for raw in messages:
+                    message = _fields(raw)
+                    waiter = self._waiting.pop(message.get("ActionID", ""), None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(message)
         except (OSError, asyncio.CancelledError):
             pass
         finally:

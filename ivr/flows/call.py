@@ -87,7 +87,8 @@ class Call:
         )
 
     async def step(self, token: str) -> None:
-        """Record a step of the path, and tell the dial plan at once (a hang-up may follow)."""
+        """Record a step of the path for the dial plan; it goes with the next command (a hang-up
+        may follow: Asterisk still runs the command that carries it, see Channel.set_variable)."""
         self.path.append(token)
         await self.channel.set_variable(var.PATH, ">".join(self.path))
 

@@ -34,8 +34,7 @@ async def leave_message(call: Call) -> None:
     code = await file_case(call, draft, incomplete=True)
     await call.finish("message")
     await call.channel.play(["message-received"], keys="")
-    await read_tracking_code(call, code)
-    await call.channel.play(["goodbye"], keys="")
+    await read_tracking_code(call, code, then=("goodbye",))
 
 
 async def after_failures(call: Call) -> None:
@@ -87,10 +86,14 @@ async def handle_call(channel, *, settings, client, spool, profiles, on_spooled=
         logging.getLogger("ivr.call").error("call %s for unknown service %r", info.unique_id, info.service)
         with contextlib.suppress(CallerHungUp):
             await channel.set_variable(var.OUTCOME, "failed")
+            await channel.flush()
         return None  # type: ignore[return-value]
     call = Call(channel, client, spool, settings, profile, on_spooled=on_spooled)
     try:
         await run_route(call, info.route)
+        if channel.alive:  # the variables the flow set last (its outcome) reach the dial plan
+            with contextlib.suppress(CallerHungUp):
+                await channel.flush()
     finally:
         call.log("ended: %s via %s", call.outcome, ">".join(call.path))
     return call

@@ -170,16 +170,17 @@ async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
     return code
 
 
-async def read_tracking_code(call: Call, code: str) -> None:
-    """The code digit by digit, twice, then 1 to hear it again."""
-    await call.channel.play(["case-registered", "your-tracking-code-is", *say_digits(code)], keys="")
-    await call.channel.play(["your-tracking-code-is", *say_digits(code)], keys="")
+async def read_tracking_code(call: Call, code: str, *, then: tuple[str, ...] = ()) -> None:
+    """The code digit by digit, twice, then 1 to hear it again; `then`: prompts after the SMS notice.
+    No key stops these prompts, so each run of them is one command (Channel.play_through)."""
+    spoken = ["your-tracking-code-is", *say_digits(code)]
+    await call.channel.play(["case-registered", *spoken, *spoken], keys="")
     for _ in range(3):
         key = await call.channel.collect(["tracking-code-repeat-menu"], max_digits=1, timeout_ms=4000)
         if key != "1":
             break
-        await call.channel.play(["your-tracking-code-is", *say_digits(code)], keys="")
-    await call.channel.play(["sms-will-follow"], keys="")
+        await call.channel.play(spoken, keys="")
+    await call.channel.play(["sms-will-follow", *then], keys="")
 
 
 @route("new-case")
@@ -191,5 +192,4 @@ async def new_case(call: Call) -> None:
     await record_keeping_what_was_said(call, draft, outcome_if_hung_up="hangup")
     code = await file_case(call, draft, incomplete=False)
     await call.finish("registered")
-    await read_tracking_code(call, code)
-    await call.channel.play(["goodbye"], keys="")
+    await read_tracking_code(call, code, then=("goodbye",))

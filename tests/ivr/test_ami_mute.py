@@ -22,6 +22,7 @@ class FakeAmi:
         self.connections = self.logins = self.mutes = 0
         self.unauthenticated = 0
         self.drop_after_mutes: int | None = None
+        self.byte_by_byte = False  # answers written a byte at a time (TCP may split them anywhere)
         self.writers: list[asyncio.StreamWriter] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -45,7 +46,14 @@ class FakeAmi:
                     self.mutes += 1
                 if "ActionID" in fields:
                     reply["ActionID"] = fields["ActionID"]
-                writer.write("".join(f"{k}: {v}\r\n" for k, v in reply.items()).encode() + b"\r\n")
+                answer = "".join(f"{k}: {v}\r\n" for k, v in reply.items()).encode() + b"\r\n"
+                if self.byte_by_byte and fields.get("Action") != "Login":
+                    for i in range(len(answer)):
+                        writer.write(answer[i : i + 1])
+                        await writer.drain()
+                        await asyncio.sleep(0.001)
+                else:
+                    writer.write(answer)
                 await writer.drain()
                 if self.drop_after_mutes is not None and self.mutes >= self.drop_after_mutes:
                     self.drop_after_mutes = None
@@ -102,3 +110,12 @@ async def test_an_ami_that_never_answers_fails_the_mute_in_time(ami):
         silent.close()
     await mute(ami, "PJSIP/tester-00000002")  # another AMI on the same loop is not held up
     assert ami.mutes == 1
+
+
+async def test_answers_split_anywhere_are_read_whole_and_matched_to_their_mutes(ami):
+    """The line is read in chunks, not a line at a time: an answer cut between \\r and \\n, or
+    inside a key, is still one answer, matched to its mute by ActionID."""
+    await mute(ami, "PJSIP/tester-00000000")  # logged in
+    ami.byte_by_byte = True
+    results = await asyncio.gather(*(mute(ami, f"PJSIP/tester-{i:08x}") for i in range(1, 4)))
+    assert results == [None, None, None] and ami.mutes == 4 and ami.logins == 1
