@@ -438,10 +438,11 @@ def throttle_caller(
     enforce(throttle, checks, what)
 
 
-# A look-up reads, and its one SELECT (two when ownership is proved by national ID) needs no
-# transaction around it: in autocommit PostgreSQL is spared the BEGIN and the COMMIT, two round trips
-# of the three a look-up made (issue 13). The pool puts the connection's own isolation level back
-# when the session lets it go, so the next request that writes finds a transaction as usual.
+# A look-up only reads, and its one SELECT needs no transaction around it (the second, when ownership
+# is proved by national ID, reads the caller's hash, which is written once): in autocommit PostgreSQL
+# is spared a BEGIN before it and a COMMIT or ROLLBACK after it, two round trips a look-up (issue 13).
+# The pool puts the connection's own isolation level back when the session lets it go, so the next
+# request that writes finds a transaction as usual (tests/backend/api/test_status_lookup.py).
 READ_ONLY = {"isolation_level": "AUTOCOMMIT"}
 
 
