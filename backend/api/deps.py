@@ -40,7 +40,12 @@ async def get_db() -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_end, session, False)
+        # A refusal raised before the route touched the database (a 401, a 422, a 429) leaves
+        # nothing to roll back: closing is no I/O, so no hop for it either.
+        if session.in_transaction():
+            await run_in_threadpool(_end, session, False)
+        else:
+            session.close()
         raise
     if session.in_transaction():
         await run_in_threadpool(_end, session, True)

@@ -20,6 +20,12 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
         self.headers = headers  # e.g. Retry-After on a 429
 
+    def response(self) -> JSONResponse:
+        """The answer the handler gives; a route may return it instead of raising (issue 13: a raise
+        travels through every dependency's exit and the exception middleware)."""
+        body = error_body(self.code, self.message)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
 
 def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
@@ -65,7 +71,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+        return exc.response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from backend.core.security import IdentityVault
 from backend.models import Caller, Case, CaseCode, CaseEvent, Unit
@@ -217,6 +217,7 @@ class CaseView:
 
 _case, _event, _alias, _callers = (Case.__table__, CaseEvent.__table__, CaseCode.__table__, Caller.__table__)
 _current, _acting = Unit.__table__.alias("current_unit"), Unit.__table__.alias("acting_unit")
+_own = _case.alias("own_code")  # the case a code names, apart from the case_file the query reads
 _CASE_COLUMNS = (
     _case.c.id,
     _case.c.tracking_code,
@@ -257,20 +258,24 @@ def _status_query(where):
     )
 
 
-_BY_CODE = _status_query(_case.c.tracking_code == bindparam("code"))
-_BY_ALIAS = _status_query(
-    _case.c.id == select(_alias.c.case_id).where(_alias.c.code == bindparam("code")).scalar_subquery()
+# A case's own code or, failing that, an alias, in one statement: an unknown code costs one round
+# trip, not two (issue 13). COALESCE evaluates the alias look-up only when the own code misses, so a
+# known code reads the aliases not at all; both are unique-index look-ups at any size.
+_BY_CODE_OR_ALIAS = _status_query(
+    _case.c.id
+    == func.coalesce(
+        select(_own.c.id).where(_own.c.tracking_code == bindparam("code")).scalar_subquery(),
+        select(_alias.c.case_id).where(_alias.c.code == bindparam("code")).scalar_subquery(),
+    )
 )
 _CALLER_HASH = select(_callers.c.national_id_hash).where(_callers.c.id == bindparam("caller"))
 
 
 def case_view_by_code(conn: Connection, code: str) -> CaseView | None:
     """The case a (parsed) tracking code names, by its own code or an alias, as case_status reads it."""
-    rows = conn.execute(_BY_CODE, {"code": code}).all()
+    rows = conn.execute(_BY_CODE_OR_ALIAS, {"code": code}).all()
     if not rows:
-        rows = conn.execute(_BY_ALIAS, {"code": code}).all()
-        if not rows:
-            return None
+        return None
     first = rows[0]
     return CaseView(
         *first[: len(_CASE_COLUMNS)],

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from backend.api.deps import AppSettings, DbSession, Now, Vault, require_ivr
 from backend.api.errors import ApiError, error_responses
@@ -436,13 +438,23 @@ def throttle_caller(
     enforce(throttle, checks, what)
 
 
+# A look-up only reads, and its one SELECT needs no transaction around it (the second, when ownership
+# is proved by national ID, reads the caller's hash, which is written once): in autocommit PostgreSQL
+# is spared a BEGIN before it and a COMMIT or ROLLBACK after it, two round trips a look-up (issue 13).
+# The pool puts the connection's own isolation level back when the session lets it go, so the next
+# request that writes finds a transaction as usual (tests/backend/api/test_status_lookup.py).
+READ_ONLY = {"isolation_level": "AUTOCOMMIT"}
+
+
 def load_case_view(db, tracking_code: str) -> CaseView:
-    """The case a status look-up reads, by its code or an alias: through Core rows, not the ORM."""
+    """The case a status look-up reads, by its code or an alias: through Core rows, not the ORM.
+    On a session that has not yet started its transaction, the read runs in autocommit."""
     try:
         code = parse_tracking_code(tracking_code)
     except InvalidTrackingCode as exc:
         raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    case = case_view_by_code(db.connection(), code)
+    conn = db.connection() if db.in_transaction() else db.connection(execution_options=READ_ONLY)
+    case = case_view_by_code(conn, code)
     if case is None:
         raise ApiError(404, "case_not_found", "no case has this tracking code")
     return case
@@ -458,7 +470,7 @@ async def read_case(
     throttle: Throttling,
     caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
     national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     # async, with the database's work in one thread-pool hop (as create_case).
     return await run_in_threadpool(
         _read_case, tracking_code, request, db, vault, settings, throttle, caller_number, national_id
@@ -468,20 +480,27 @@ async def read_case(
 def _read_case(
     tracking_code: str,
     request: Request,
-    db,
+    db: Session,
     vault: IdentityVault,
     settings: Settings,
     throttle: Throttle,
     caller_number: str | None,
     national_id: str | None,
-) -> dict[str, Any]:
-    throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-    case = load_case_view(db, tracking_code)
-    profile = get_profile(case.service)
-    owner = is_owner(case, vault, caller_number, national_id)
-    status = case_status(case, profile.timezone, owner=owner)
-    db.commit()  # the read ends here, in the route's thread: no hop after it (deps.get_db)
-    return status
+) -> dict[str, Any] | JSONResponse:
+    try:
+        throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
+        case = load_case_view(db, tracking_code)
+        profile = get_profile(case.service)
+        owner = is_owner(case, vault, caller_number, national_id)
+        return case_status(case, profile.timezone, owner=owner)
+    except ApiError as exc:
+        # An unknown code (or a refusal) is answered from here: raised, it would travel out of the
+        # worker thread through get_db's exit (a hop of its own) and the exception middleware, which
+        # made a 404 dearer than a found case (issue 13).
+        return exc.response()
+    finally:
+        # The read ends here, in the route's thread: nothing to commit, no hop after it (deps.get_db).
+        db.close()
 
 
 class EscalationIn(RequestBody):
