@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -97,6 +98,17 @@ def install(app: FastAPI) -> None:
         # told of the conflict and may retry; nothing half-written was kept (the session rolled back).
         return JSONResponse(
             error_body("conflict", "a concurrent request changed the same record: try again"), status_code=409
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database went away, refused the connection or stayed locked past its time-out: nothing
+        # was stored, and the caller (an IVR node's deliverer, a browser) may retry, so 503, not 500.
+        return JSONResponse(
+            error_body("database_unavailable", "the database does not answer; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(DataError)
