@@ -58,8 +58,11 @@ class Deliverer:
 
     async def run_forever(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # comes with the wake-up, and the server's stop would wait for this loop for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                async with asyncio.timeout(self.idle_seconds):
+                    await self._wake.wait()
                 loop = asyncio.get_running_loop()
                 if (wait := self._last_round + self.linger_seconds - loop.time()) > 0:
                     await asyncio.sleep(wait)

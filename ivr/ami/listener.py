@@ -104,8 +104,11 @@ class AmiListener:
         """Post what the outbox holds; after a failure, wait longer each time (up to a minute)."""
         delay = self.retry_every
         while True:
+            # asyncio.timeout, not wait_for, which on 3.11 swallows a cancellation that comes with
+            # the wake-up (stop() then waited for ever: ivr.delivery has the same loop).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 delivered, failing = await deliver_call_logs(self.outbox, self.client)
@@ -146,7 +149,8 @@ class AmiListener:
             if manager is None or manager.protocol is None or not manager.authenticated:
                 continue
             try:
-                await asyncio.wait_for(manager.send_action({"Action": "Ping"}), self.ping_timeout)
+                async with asyncio.timeout(self.ping_timeout):
+                    await manager.send_action({"Action": "Ping"})
             except (TimeoutError, Exception):
                 log.warning("AMI did not answer a ping: dropping the connection to reconnect")
                 transport = getattr(manager.protocol, "transport", None)

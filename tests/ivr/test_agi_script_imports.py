@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from ivr.phone import environment
+from tests.ivr.test_agi_script import drive
 from tests.ivr.test_ami_mute_blocking import ThreadedAmi
 from tests.ivr.test_calls import NEW_CASE, NID
-from tests.ivr.test_pyst2_script import drive
 from tests.ivr.test_status_calls import ANSWER, file_case
 from tests.live_backend import free_port
 

@@ -184,3 +184,16 @@ async def test_a_case_that_cannot_be_filed_does_not_fail_the_others(spool, monke
         await second
     monkeypatch.setattr(ivr.spool, "new_tracking_code", real)
     assert (await spool.filed("c.2", {"service": "1482"})).startswith("21")
+
+
+async def test_a_deliverer_woken_and_stopped_at_once_stops(spool):
+    """The server's stop cancels the deliverer; a case spooled in the same moment woke it. On Python
+    3.11 asyncio.wait_for returned the wake-up and swallowed the cancellation, and the stop (and a
+    test run) waited for ever."""
+    deliverer = Deliverer(spool, StandIn())
+    task = asyncio.create_task(deliverer.run_forever())
+    await asyncio.sleep(0.05)  # waiting for a wake-up
+    deliverer.wake()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)

@@ -147,7 +147,7 @@ def test_a_node_without_its_own_prefix_refuses_to_start(settings_env, monkeypatc
 def test_the_agi_script_reads_its_fixed_settings_file_not_the_working_directory(backend, db, tmp_path):
     """Fault 10: started by Asterisk, the script used to read `.env` from Asterisk's directory."""
     from ivr.phone import environment
-    from tests.ivr.test_pyst2_script import drive
+    from tests.ivr.test_agi_script import drive
 
     moved = {k: os.environ[k] for k in ("DIDEHBAN_IVR_TOKEN", "DIDEHBAN_NODE_PREFIX", "DIDEHBAN_BACKEND_URL")}
     env = {k: v for k, v in os.environ.items() if k not in moved}

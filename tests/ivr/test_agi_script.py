@@ -46,7 +46,7 @@ def drive(args: list[str], items: list[str], env_block: dict[str, str], *, env=N
     return side.transcript, proc.returncode, stderr
 
 
-def test_register_a_case_through_the_pyst2_script(backend, db, vault):
+def test_register_a_case_through_the_agi_script(backend, db, vault):
     from tests.ivr.test_calls import NID
 
     env_block = environment(
@@ -66,11 +66,11 @@ def test_register_a_case_through_the_pyst2_script(backend, db, vault):
     assert case.tracking_code == t.variables["DIDEHBAN_TRACKING_CODE"]
     assert vault.decrypt(case.caller.national_id_enc) == NID
     assert digits_after(t.played, "your-tracking-code-is") == [case.tracking_code] * 2
-    # pyst2 echoes replies to stderr, which Asterisk logs: the national ID must not be there.
+    # What the script writes to stderr, Asterisk logs: the national ID must not be there.
     assert NID not in stderr
 
 
-def test_status_route_and_hang_up_through_the_pyst2_script(backend, db, vault):
+def test_status_route_and_hang_up_through_the_agi_script(backend, db, vault):
     from tests.ivr.test_status_calls import file_case
 
     code = file_case(db, vault)
