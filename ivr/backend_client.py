@@ -51,14 +51,18 @@ class BackendClient:
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(
-                base_url=self._settings.backend_url,
-                timeout=self._settings.backend_timeout_seconds,
-                headers={"Authorization": f"Bearer {self._settings.ivr_token}"},
-                transport=self._transport,
-            )
+            self._client = httpx.AsyncClient(**self._client_options())
             self._transport_error = httpx.TransportError
         return self._client
+
+    def _client_options(self) -> dict[str, object]:
+        """Where the backend is, how long to wait, and this node's token: both clients' settings."""
+        return {
+            "base_url": self._settings.backend_url,
+            "timeout": self._settings.backend_timeout_seconds,
+            "headers": {"Authorization": f"Bearer {self._settings.ivr_token}"},
+            "transport": self._transport,
+        }
 
     async def open(self) -> None:
         """Build the HTTP client now, off the event loop. Importing httpx and loading its TLS
@@ -172,12 +176,7 @@ class BlockingBackendClient(BackendClient):
         if self._client is None:
             import httpx
 
-            self._client = httpx.Client(
-                base_url=self._settings.backend_url,
-                timeout=self._settings.backend_timeout_seconds,
-                headers={"Authorization": f"Bearer {self._settings.ivr_token}"},
-                transport=self._transport,
-            )
+            self._client = httpx.Client(**self._client_options())
             self._transport_error = httpx.TransportError
         return self._client
 

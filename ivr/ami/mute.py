@@ -19,7 +19,7 @@ import time
 import weakref
 
 # One exception for both ways of muting (this one on an event loop, the per-call script's blocking one).
-from ivr.ami.mute_blocking import MuteFailed
+from ivr.ami.mute_blocking import MuteFailed, message_line
 
 log = logging.getLogger("ivr.ami.mute")
 
@@ -29,17 +29,10 @@ __all__ = ["AmiLine", "MuteFailed", "ami_line", "mixmonitor_mute"]
 async def _message(reader: asyncio.StreamReader) -> dict[str, str] | None:
     """One AMI message (lines up to a blank line); None when the connection is closed."""
     message: dict[str, str] = {}
-    while True:
-        raw = await reader.readline()
-        if not raw:
-            return None
-        line = raw.decode(errors="replace").strip()
-        if not line:
-            if message:
-                return message
-            continue
-        key, _, value = line.partition(":")
-        message.setdefault(key.strip(), value.strip())
+    while raw := await reader.readline():
+        if message_line(message, raw):
+            return message
+    return None
 
 
 def _fields(raw: bytes) -> dict[str, str]:

@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     import _socket
 
 
+def message_line(message: dict[str, str], raw: bytes) -> bool:
+    """Add one AMI line's `Key: value` to `message` (the first of a repeated key wins). True when
+    the line is the blank one that ends a message that has fields."""
+    line = raw.decode(errors="replace").strip()
+    if not line:
+        return bool(message)
+    key, _, value = line.partition(":")
+    message.setdefault(key.strip(), value.strip())
+    return False
+
+
 class MuteFailed(RuntimeError):
     """The PBX could not mute (or unmute) the recording: unreachable, too slow, or refused."""
 
@@ -72,17 +83,10 @@ class BlockingAmiLine:
     def _message(self, deadline: float) -> dict[str, str] | None:
         """One AMI message (lines up to a blank line); None when the connection is closed."""
         message: dict[str, str] = {}
-        while True:
-            raw = self._readline(deadline)
-            if not raw:
-                return None
-            line = raw.decode(errors="replace").strip()
-            if not line:
-                if message:
-                    return message
-                continue
-            key, _, value = line.partition(":")
-            message.setdefault(key.strip(), value.strip())
+        while raw := self._readline(deadline):
+            if message_line(message, raw):
+                return message
+        return None
 
     def _send(self, fields: dict[str, str]) -> None:
         assert self._sock is not None
