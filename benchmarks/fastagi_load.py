@@ -103,6 +103,8 @@ def heard_for(command: str) -> float:
     verb = " ".join(args[:2]).upper()
     if verb == "STREAM FILE":
         return prompt_seconds(args[2])
+    if verb == "EXEC PLAYBACK":  # several prompts in one command: "a&b&c"
+        return sum(prompt_seconds(path) for path in args[2].split("&"))
     if verb == "GET DATA":
         return prompt_seconds(args[2]) + TYPING
     if verb == "RECORD FILE":

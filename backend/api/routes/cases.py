@@ -453,7 +453,12 @@ def load_case_view(db, tracking_code: str) -> CaseView:
         code = parse_tracking_code(tracking_code)
     except InvalidTrackingCode as exc:
         raise ApiError(422, "invalid_tracking_code", str(exc)) from None
-    conn = db.connection() if db.in_transaction() else db.connection(execution_options=READ_ONLY)
+    # SQLite's driver begins a transaction only before a write: its SELECT is outside one already,
+    # and switching the connection to autocommit and back would cost two PRAGMAs a look-up.
+    if db.in_transaction() or db.get_bind().dialect.name == "sqlite":
+        conn = db.connection()
+    else:
+        conn = db.connection(execution_options=READ_ONLY)
     case = case_view_by_code(conn, code)
     if case is None:
         raise ApiError(404, "case_not_found", "no case has this tracking code")

@@ -22,7 +22,7 @@ STRANGER = "09350000000"
 @dataclass
 class Seen:
     statements: list[str] = field(default_factory=list)
-    autocommit: list[bool] = field(default_factory=list)  # the driver's mode at each statement
+    outside: list[bool] = field(default_factory=list)  # no transaction open at each statement
     commits: int = 0
     checked_in_autocommit: int = 0  # connections handed back to the pool still in autocommit
 
@@ -31,6 +31,14 @@ def _driver_autocommit(dbapi_connection) -> bool:
     # sqlite3 (Python 3.11): isolation_level None is its autocommit; psycopg: .autocommit.
     if isinstance(dbapi_connection, sqlite3.Connection):
         return dbapi_connection.isolation_level is None
+    return bool(dbapi_connection.autocommit)
+
+
+def _outside_a_transaction(dbapi_connection) -> bool:
+    # sqlite3 opens a transaction only before a write, so its reads are outside one without
+    # autocommit; psycopg opens one before any statement unless in autocommit.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return not dbapi_connection.in_transaction
     return bool(dbapi_connection.autocommit)
 
 
@@ -43,7 +51,7 @@ def watching() -> Iterator[Seen]:
 
     def statement(conn, cursor, text, parameters, context, executemany) -> None:
         seen.statements.append(text)
-        seen.autocommit.append(_driver_autocommit(cursor.connection))
+        seen.outside.append(_outside_a_transaction(cursor.connection))
 
     def commit(conn) -> None:
         seen.commits += 1
@@ -97,8 +105,9 @@ def test_each_kind_of_look_up_is_one_statement_outside_a_transaction(client, ivr
         else:
             assert r.json()["tracking_code"] == code and r.json()["owner_verified"] is owner
         assert len(seen.statements) == statements, (asked, proof, seen.statements)
-        # Read in autocommit: PostgreSQL hears no BEGIN before it and no COMMIT or ROLLBACK after it.
-        assert all(seen.autocommit), (asked, proof)
+        # Read outside a transaction: PostgreSQL (in autocommit) hears no BEGIN before it and no COMMIT
+        # or ROLLBACK after it; SQLite's driver begins none for a read.
+        assert all(seen.outside), (asked, proof)
         assert seen.commits == 0, (asked, proof)
         # ... and the connection goes back to the pool as it came, for the next request's writes.
         assert seen.checked_in_autocommit == 0, (asked, proof)
