@@ -46,8 +46,11 @@ def set_priority(pid: int, nice: int) -> bool:
 
 
 def session_nice(pid: int) -> str:
-    """The nice value of `pid`'s session group, as the kernel has it ("-" without autogroups)."""
+    """The nice value of `pid`'s session group, as the kernel has it ("-" without autogroups, and for
+    a process in the system's first session, which the kernel schedules with no group: its file is
+    empty, as for a service started by a CI runner that never called setsid)."""
     try:
-        return Path(f"/proc/{pid}/autogroup").read_text().split()[-1]
+        words = Path(f"/proc/{pid}/autogroup").read_text().split()  # "/autogroup-12 nice 0"
     except OSError:
         return "-"
+    return words[-1] if words else "-"
