@@ -107,6 +107,8 @@ def heard_for(command: str) -> float:
         return sum(prompt_seconds(path) for path in args[2].split("&"))
     if verb == "GET DATA":
         return prompt_seconds(args[2]) + TYPING
+    if verb == "EXEC READ":  # Read(var,a&b&c,...): the prompts, then the caller types
+        return sum(prompt_seconds(path) for path in args[2].split(",")[1].split("&")) + TYPING
     if verb == "RECORD FILE":
         return MESSAGE
     if verb == "WAIT FOR":

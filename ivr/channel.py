@@ -13,7 +13,7 @@ import re
 from typing import NamedTuple
 
 from domain.digits import normalise_digits
-from ivr.agi import CallerHungUp, Reply, quote
+from ivr.agi import AgiCommandError, CallerHungUp, Reply, quote
 from prompts.paths import prompt_file
 
 log = logging.getLogger(__name__)
@@ -22,12 +22,24 @@ ALL_KEYS = "0123456789*#"
 # Characters Playback's argument parsing would take for its own (file separator, option separator,
 # quoting, a variable): a path holding one is played with STREAM FILE instead.
 _NOT_IN_PLAYBACK = frozenset('&,|"\\$')
+# Read's arguments follow its file list, and its parsing nests brackets: a `(` or `[` in a path would
+# swallow the commas after it.
+_NOT_IN_READ = _NOT_IN_PLAYBACK | frozenset("()[]")
+# The channel variable Read leaves the keys in (a menu's key: never a national ID, see collect).
+KEYS_VARIABLE = "DIDEHBAN_KEYS"
 # Values MSet takes as they are: nothing its argument parsing would split on, unquote or expand.
 _MSET_VALUE = re.compile(r"[0-9A-Za-z_.:/>+-]+")
 
 
 def _fits_mset(name: str, value: str) -> bool:
     return _MSET_VALUE.fullmatch(name) is not None and _MSET_VALUE.fullmatch(value) is not None
+
+
+def _fits_read(paths: list[str]) -> bool:
+    return (
+        not any(ch in path for path in paths for ch in _NOT_IN_READ)
+        and len("&".join(paths).encode()) <= PLAYBACK_MAX_BYTES
+    )
 
 
 # res_agi reads a command into 2,048 bytes: a longer Playback is split into several.
@@ -177,6 +189,10 @@ class Channel(abc.ABC):
 
         A key that stopped any earlier prompt (an error prompt, a menu, the welcome) is the first key
         of this entry: the prompts are not played, and the rest of the entry is read after it."""
+        if not self.typed_ahead and len(prompt_ids) > 1 and max_digits == 1:
+            paths = [self._prompts + prompt_id for prompt_id in prompt_ids]
+            if _fits_read(paths):
+                return await self._read(paths, max_digits, timeout_ms)
         if not self.typed_ahead and len(prompt_ids) > 1:
             await self.play(prompt_ids[:-1])
         if not self.typed_ahead:
@@ -193,6 +209,29 @@ class Channel(abc.ABC):
             reply = await self.send(f"GET DATA {quote('')} {timeout_ms} {max_digits - len(typed)}")
             typed += reply.result
         return normalise_digits(typed)[:max_digits]
+
+    async def _read(self, paths: list[str], max_digits: int, timeout_ms: int) -> str:
+        """Prompts a key stops and the wait for the entry after them, in two commands rather than
+        one a prompt (issue 13: a national ID read back was 12). Read(var,a&b&c,...) plays each file
+        and stops at the first key, which is the entry's first key, as a key over a STREAM FILE is;
+        after the last file it waits as GET DATA does (the same time-out for the first key and
+        between keys; # ends the entry and is not kept; # alone is an empty entry). Between two
+        files it listens 50 ms for a key. Option n: the line is not answered by Read, as GET DATA
+        would not. Only for one-key entries: after a key over an earlier file Read waits the dial
+        plan's digit time-out, not ours, for the next key.
+
+        Read returns 0 on a hang-up too: READSTATUS says so (the per-call script hears no HANGUP
+        line, only this), read with the keys in one GET FULL VARIABLE."""
+        read = f"{KEYS_VARIABLE},{'&'.join(paths)},{max_digits},n,1,{timeout_ms / 1000:g}"
+        if (await self.send(f"EXEC Read {quote(read)}")).result_int == -2:
+            # Not loaded (modules.conf): the variables would be an earlier Read's, or none.
+            raise AgiCommandError("Asterisk has no Read application (app_read.so)")
+        reply = await self.send(f"GET FULL VARIABLE {quote('${READSTATUS}:${' + KEYS_VARIABLE + '}')}")
+        status, _, keys = reply.data.partition(":")
+        if status == "HANGUP":
+            self.alive = False
+            raise CallerHungUp("hangup during Read")
+        return normalise_digits(keys)[:max_digits]
 
     async def wait_for_key(self, timeout_ms: int) -> str | None:
         reply = await self.send(f"WAIT FOR DIGIT {timeout_ms}")

@@ -9,6 +9,7 @@ caller says into a recording is spoken with espeak-ng into a real 8 kHz wav.
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import shutil
 import subprocess
@@ -116,18 +117,24 @@ class AsteriskSide:
         *,
         hangup_at_command: int | None = None,
         canned_recording: Path | None = None,
+        keys_over: dict[str, str] | None = None,
     ) -> None:
         self.next_input = next_input
         self.show = show
         # One ready-made wav for every recording, so a load test measures the server, not espeak.
         self.canned_recording = canned_recording
         self.hangup_at_command = hangup_at_command
+        # A key the caller presses while a prompt plays (prompt id -> key), once: it stops a prompt
+        # that listens for it, as a key typed ahead does.
+        self.keys_over = dict(keys_over or {})
         self.transcript = CallTranscript()
         self._catalog = load_catalog()
         self._dead = False
         # Keys typed beyond what a command took wait in the channel, as in Asterisk, and interrupt
         # the next prompt that listens for them.
         self._typeahead = ""
+        # Variables the IVR reads back (Read's keys and READSTATUS): none of the dial plan's.
+        self._channel_variables: dict[str, str] = {}
 
     def _describe(self, path: str) -> str:
         prompt_id = prompt_id_of(path)
@@ -135,11 +142,13 @@ class AsteriskSide:
             return "(پاسخ پرونده، با صدای خوانده‌شده)"  # the answer's text is never kept on disk
         return self._catalog.get(prompt_id, path)
 
-    def _played(self, path: str) -> None:
+    def _played(self, path: str, *, listening: bool = True) -> None:
         if not path:  # GET DATA "" only listens: nothing is played
             return
         self.transcript.played.append(prompt_id_of(path))
         self.show(self._describe(path), path)
+        if (key := self.keys_over.pop(prompt_id_of(path), "")) and listening:
+            self._typeahead += key  # else Asterisk drops it (no escape keys, Playback)
 
     def reply_to(self, line: str) -> tuple[str, bool]:
         """(reply line, hang up after sending it)."""
@@ -152,8 +161,8 @@ class AsteriskSide:
             self._dead = True
             return HANGUP, False
         if verb == "STREAM FILE":
-            self._played(args[2])
             escape = args[3] if len(args) > 3 else ""
+            self._played(args[2], listening=bool(escape))
             if self._typeahead and self._typeahead[0] in escape:
                 key, self._typeahead = self._typeahead[0], self._typeahead[1:]
                 return f"200 result={ord(key)} endpos=800", False
@@ -166,19 +175,18 @@ class AsteriskSide:
             if keys == HANGUP:
                 self._dead = True
                 return "200 result=-1", False
-            if not keys:
-                return "200 result= (timeout)", False
-            # GET DATA stops at # or at max digits, whichever comes first; the rest stays queued.
-            taken = ""
-            for i, key in enumerate(keys):
-                if key == "#":
-                    self._typeahead = keys[i + 1 :]
-                    return f"200 result={taken}", False
-                taken += key
-                if len(taken) >= max_digits:
-                    self._typeahead = keys[i + 1 :]
-                    return f"200 result={taken}", False
-            return f"200 result={taken} (timeout)", False
+            taken, timed_out = self._entry(keys, max_digits)
+            return f"200 result={taken}" + (" (timeout)" if timed_out else ""), False
+        if verb == "EXEC READ":  # Read(var,a&b&c,maxdigits,options,attempts,timeout)
+            return self._read(args[2] if len(args) > 2 else ""), False
+        if verb in ("GET VARIABLE", "GET FULL"):  # GET FULL VARIABLE evaluates ${...} expressions
+            name = args[3] if verb == "GET FULL" else args[2]
+            value = re.sub(r"\$\{(\w+)\}", lambda m: self._channel_variables.get(m[1], ""), name)
+            if verb == "GET VARIABLE":
+                value = self._channel_variables.get(name)
+                if value is None:
+                    return "200 result=0", False
+            return f"200 result=1 ({value})", False
         if verb == "WAIT FOR":  # WAIT FOR DIGIT
             keys = self._typeahead or self.next_input("key", "")
             self._typeahead = keys[1:] if keys != HANGUP else ""
@@ -210,7 +218,7 @@ class AsteriskSide:
             return "200 result=1", False
         if verb == "EXEC PLAYBACK":  # files in order, no key stops them (Playback(a&b&c))
             for path in args[2].split("&") if len(args) > 2 else []:
-                self._played(path)
+                self._played(path, listening=False)
             return "200 result=0", False
         if verb == "EXEC MSET":  # MSet(A=1,B=2): several channel variables in one command
             for pair in args[2].split(",") if len(args) > 2 else []:
@@ -225,6 +233,41 @@ class AsteriskSide:
             self._dead = True
             return "200 result=1", True
         return "510 Invalid or unknown command", False
+
+    def _entry(self, keys: str, max_digits: int) -> tuple[str, bool]:
+        """(the keys an entry takes, whether it ended by the time-out): it stops at # or at max
+        digits, whichever comes first, and the rest stays queued (as GET DATA and Read do)."""
+        taken = ""
+        for i, key in enumerate(keys):
+            if key == "#":
+                self._typeahead = keys[i + 1 :]
+                return taken, False
+            taken += key
+            if len(taken) >= max_digits:
+                self._typeahead = keys[i + 1 :]
+                return taken, False
+        return taken, True
+
+    def _read(self, argument: str) -> str:
+        """Asterisk's Read: each file plays until a key (keys typed ahead stop the first one), the
+        caller listens after the last; the keys and READSTATUS are left in channel variables, and a
+        hang-up still returns 0 (READSTATUS=HANGUP)."""
+        name, files, max_digits, *_ = [*argument.split(","), "", "", ""]
+        paths = files.split("&")
+        keys = ""
+        for n, path in enumerate(paths):
+            self._played(path)
+            if self._typeahead or n == len(paths) - 1:
+                keys, self._typeahead = self._typeahead or self.next_input("keys", path), ""
+                break
+        if keys == HANGUP:
+            self._dead = True
+            taken, status = "", "HANGUP"
+        else:
+            taken, timed_out = self._entry(keys, int(max_digits or 255))
+            status = "TIMEOUT" if timed_out else "OK"
+        self._channel_variables.update({name: taken, "READSTATUS": status})
+        return "200 result=0"
 
     async def call(self, host: str, port: int, env: dict[str, str]) -> CallTranscript:
         reader, writer = await asyncio.open_connection(host, port)

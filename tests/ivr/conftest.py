@@ -56,7 +56,8 @@ async def fastagi(ivr_env):
 
 @pytest.fixture
 def place_call(fastagi, request):
-    """place_call(["1", "1", ...], service="1482", caller=..., route=..., hangup_at_command=...)
+    """place_call(["1", "1", ...], service="1482", caller=..., route=..., hangup_at_command=...,
+    keys_over={"digit-4": "2"} (a key pressed while that prompt plays))
 
     With the `backend` fixture, the spooled case is delivered before the call returns (the
     deliverer sends it behind the call; tests then read the database)."""
@@ -72,8 +73,9 @@ def place_call(fastagi, request):
         route="hotline",
         hangup_at_command=None,
         unique_id=None,
+        keys_over=None,
     ):
-        side = AsteriskSide(Script(items), hangup_at_command=hangup_at_command)
+        side = AsteriskSide(Script(items), hangup_at_command=hangup_at_command, keys_over=keys_over)
         env = environment(
             route=route,
             service=service,

@@ -10,14 +10,16 @@ from ivr.channel import CallInfo, Channel
 
 
 class KeypadChannel(Channel):
-    """Answers GET DATA / STREAM FILE / WAIT FOR DIGIT from a sequence of key presses, as Asterisk
-    would: GET DATA returns up to max digits, stopping at #."""
+    """Answers GET DATA / STREAM FILE / WAIT FOR DIGIT / Read from a sequence of key presses, as
+    Asterisk would: GET DATA and Read take up to max digits, stopping at #; Read leaves them for
+    GET FULL VARIABLE."""
 
     def __init__(self, keys: str, barge_in: bool = False) -> None:
         super().__init__(CallInfo("u1", "0912", "1482", "hotline"))
         self.keys = list(keys)
         self.barge_in = barge_in
         self.sent: list[str] = []
+        self.read = ""
 
     async def _send(self, command: str) -> Reply:
         self.sent.append(command)
@@ -28,15 +30,23 @@ class KeypadChannel(Channel):
         if command.startswith("WAIT FOR DIGIT"):
             return Reply(200, str(ord(self.keys.pop(0))) if self.keys else "0")
         if command.startswith("GET DATA"):
-            max_digits = int(command.rsplit(" ", 1)[1])
-            got = ""
-            while self.keys and len(got) < max_digits:
-                key = self.keys.pop(0)
-                if key == "#":
-                    return Reply(200, got)
-                got += key
-            return Reply(200, got, "" if len(got) == max_digits else "timeout")
+            got = self._entry(int(command.rsplit(" ", 1)[1]))
+            return Reply(200, got, "" if len(got) == int(command.rsplit(" ", 1)[1]) else "timeout")
+        if command.startswith("EXEC Read"):  # Read(var,a&b,maxdigits,...): a key stops any file
+            self.read = self._entry(int(command.split(",")[2]))
+            return Reply(200, "0")
+        if command.startswith("GET FULL VARIABLE"):
+            return Reply(200, "1", f"OK:{self.read}")
         return Reply(200, "0")
+
+    def _entry(self, max_digits: int) -> str:
+        got = ""
+        while self.keys and len(got) < max_digits:
+            key = self.keys.pop(0)
+            if key == "#":
+                return got
+            got += key
+        return got
 
 
 async def _collect(keys: str, barge_in: bool, prompts: list[str], max_digits: int) -> str:

@@ -47,15 +47,24 @@ async def test_a_menu_key_typed_over_invalid_key_answers_the_menu(backend, place
 
 
 class ScriptedChannel(Channel):
-    """Asterisk's replies by command verb: a prompt named in `stops` is stopped by that key, and
-    GET DATA answers from `entries` in order. Every command is kept."""
+    """Asterisk's replies by command verb: a prompt named in `stops` is stopped by that key (a
+    STREAM FILE, or Read at that file), and GET DATA (or Read after its last file) answers from
+    `entries` in order. Every command is kept."""
 
     def __init__(self, stops: dict[str, str], entries: list[str]) -> None:
         super().__init__(CallInfo("u1", "0912", "1482", "hotline"))
         self.stops, self.entries, self.sent = stops, list(entries), []
+        self.read = ""
 
     async def _send(self, command: str) -> Reply:
         self.sent.append(command)
+        if command.startswith("EXEC Read"):  # Read(var,a&b&c,maxdigits,...)
+            files = command.split(",")[1].split("&")
+            stopped = [self.stops[f.rsplit("/", 1)[-1]] for f in files if f.rsplit("/", 1)[-1] in self.stops]
+            self.read = stopped[0] if stopped else (self.entries.pop(0) if self.entries else "")
+            return Reply(200, "0")
+        if command.startswith("GET FULL VARIABLE"):
+            return Reply(200, "1", f"OK:{self.read.split('#', 1)[0]}")
         if command.startswith("STREAM FILE"):
             for prompt, key in self.stops.items():
                 if f'/{prompt}"' in command:
@@ -76,7 +85,14 @@ async def test_a_key_over_no_input_is_the_first_digit_of_the_entry():
 
 
 async def test_a_key_over_a_menu_prompt_answers_the_menu_at_once():
+    # One Read plays the prompts and stops at the key (Asterisk plays no more of them), then the key
+    # is read back: no GET DATA after it.
     channel = ScriptedChannel({"you-entered": "2"}, [])
+    assert await channel.collect(["you-entered", "digit-1", "confirm-menu"], max_digits=1) == "2"
+    assert [c.split(" ", 2)[:2] for c in channel.sent] == [["EXEC", "Read"], ["GET", "FULL"]]
+    # Prompts in a folder Read would misread go one STREAM FILE each: still nothing after the key.
+    channel = ScriptedChannel({"you-entered": "2"}, [])
+    channel._prompts = "/srv/sounds (fa)/"
     assert await channel.collect(["you-entered", "digit-1", "confirm-menu"], max_digits=1) == "2"
     assert len(channel.sent) == 1  # nothing after the key: not the rest of the prompts, no GET DATA
 
