@@ -96,8 +96,6 @@ class Channel(abc.ABC):
         """Send one AGI command and read its reply (CallerHungUp when the channel is gone)."""
 
     async def send(self, command: str) -> Reply:
-        if self._variables:
-            await self.flush()
         return await self._round_trip(command)
 
     async def _round_trip(self, command: str) -> Reply:
@@ -110,15 +108,28 @@ class Channel(abc.ABC):
             raise
 
     async def flush(self) -> None:
-        """Hand the variables set since the last command to Asterisk now (send does, before any
-        other command; a flow's end does, for the outcome)."""
+        """Hand the variables set so far to Asterisk now, in one command where MSet can carry them:
+        before a recording, before a tracking code is read, at the flow's end. Also once the caller
+        has hung up: res_agi runs SET VARIABLE and EXEC on a dead channel, and the dial plan reads
+        them after the flow (its h extension), so a path ended by a hang-up is still whole."""
         variables, self._variables = self._variables, {}
         if len(variables) > 1 and all(_fits_mset(name, value) for name, value in variables.items()):
             pairs = ",".join(f"{name}={value}" for name, value in variables.items())
-            await self._round_trip(f"EXEC MSet {quote(pairs)}")
-            return
-        for name, value in variables.items():
-            await self._round_trip(f"SET VARIABLE {name} {quote(value)}")
+            commands = [f"EXEC MSet {quote(pairs)}"]
+        else:
+            commands = [f"SET VARIABLE {name} {quote(value)}" for name, value in variables.items()]
+        for command in commands:
+            if not self.alive:
+                with contextlib.suppress(CallerHungUp):  # the connection itself is gone: nothing to tell
+                    await self._send(command)
+                continue
+            try:
+                await self._round_trip(command)
+            except CallerHungUp:
+                # The HANGUP line may have answered this command, which Asterisk runs all the same:
+                # the variables go again after the hang-up (the same values, harmless twice).
+                self._variables = {**variables, **self._variables}
+                raise
 
     # --- the operations the flows use ---------------------------------------------------------
 
@@ -252,11 +263,12 @@ class Channel(abc.ABC):
         return Recording(path, ended, samples)
 
     async def set_variable(self, name: str, value: str) -> None:
-        """The variable reaches Asterisk with the next command: variables set one after another
-        (a step of the path, the code, the outcome) go in one command, not one each, and a
-        variable set twice before then is sent once, with its last value (issue 13). Nothing the
-        dial plan reads is lost: it reads them after the flow ends, and Asterisk runs a command
-        sent after a hang-up (the connection stays open until the flow ends)."""
+        """The variable reaches Asterisk at the next flush (see flush): the variables set meanwhile
+        (the service, each step of the path, the message file) go in one command, not one each as
+        they were set, and a variable set twice before then is sent once, with its last value
+        (issue 13: they were a fifth of a new-case call's commands). Nothing the dial plan reads is
+        lost: it reads them after the flow ends, and Asterisk runs them sent after a hang-up (the
+        connection stays open until the flow ends)."""
         self._variables[name] = value
 
     async def hangup(self) -> None:

@@ -155,11 +155,19 @@ class AsteriskSide:
         args = shlex.split(line)
         verb = " ".join(args[:2]).upper() if len(args) > 1 else line.upper()
         if self._dead:
+            # res_agi still runs the commands marked for dead channels: variables, EXEC (MSet).
+            if verb in ("SET VARIABLE", "GET VARIABLE", "GET FULL", "EXEC MSET"):
+                return self._run(verb, args)
+            if verb.startswith("EXEC"):
+                return "200 result=-1", False  # an application on a channel that is gone
             return "511 Command Not Permitted on a dead channel or intercept routine", False
         count = len(self.transcript.commands)
         if self.hangup_at_command is not None and count >= self.hangup_at_command:
             self._dead = True
             return HANGUP, False
+        return self._run(verb, args)
+
+    def _run(self, verb: str, args: list[str]) -> tuple[str, bool]:
         if verb == "STREAM FILE":
             escape = args[3] if len(args) > 3 else ""
             self._played(args[2], listening=bool(escape))

@@ -91,9 +91,10 @@ async def handle_call(channel, *, settings, client, spool, profiles, on_spooled=
     call = Call(channel, client, spool, settings, profile, on_spooled=on_spooled)
     try:
         await run_route(call, info.route)
-        if channel.alive:  # the variables the flow set last (its outcome) reach the dial plan
-            with contextlib.suppress(CallerHungUp):
-                await channel.flush()
+        # The variables set since the last flush (the outcome, the path) reach the dial plan, after
+        # a hang-up too (Channel.flush).
+        with contextlib.suppress(CallerHungUp):
+            await channel.flush()
     finally:
         call.log("ended: %s via %s", call.outcome, ">".join(call.path))
     return call

@@ -172,7 +172,9 @@ async def file_case(call: Call, draft: Draft, *, incomplete: bool) -> str:
 
 async def read_tracking_code(call: Call, code: str, *, then: tuple[str, ...] = ()) -> None:
     """The code digit by digit, twice, then 1 to hear it again; `then`: prompts after the SMS notice.
-    No key stops these prompts, so each run of them is one command (Channel.play_through)."""
+    No key stops these prompts, so each run of them is one command (Channel.play_through). The
+    code (with the outcome and the path) reaches the dial plan before the caller hears it."""
+    await call.channel.flush()
     spoken = ["your-tracking-code-is", *say_digits(code)]
     await call.channel.play(["case-registered", *spoken, *spoken], keys="")
     for _ in range(3):

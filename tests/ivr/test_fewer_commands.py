@@ -3,8 +3,9 @@
 Prompts no key stops (a tracking code read back, a status) go to Asterisk as one Playback of
 several files, in order; prompts a key stops before a one-key answer (a national ID read back, then
 "1 to confirm") go as one Read, which stops at the key and keeps it as the answer; other prompts a
-key stops stay one STREAM FILE each, so a key still stops them. Channel variables set one after
-another go with the next command, in one MSet."""
+key stops stay one STREAM FILE each, so a key still stops them. Channel variables wait for the
+next flush (before a recording, before a code is read, at the end, after a hang-up) and go in one
+MSet."""
 
 from __future__ import annotations
 
@@ -89,18 +90,68 @@ async def test_the_code_is_read_twice_in_one_command_and_the_goodbye_with_the_sm
     assert played(sent[2:]) == ["sms-will-follow", "goodbye"] and len(sent) == 3
 
 
-async def test_variables_set_together_go_in_one_command_before_the_next():
+async def test_variables_wait_for_the_next_flush_and_go_in_one_command():
     channel = RecordingChannel()
     await channel.set_variable("DIDEHBAN_PATH", "menu:1>record>rec-menu:3")
     await channel.set_variable("DIDEHBAN_TRACKING_CODE", "2112345678")
     await channel.set_variable("DIDEHBAN_OUTCOME", "registered")
-    assert channel.sent == []  # nothing goes out until a command needs the line
+    # Prompts and entries do not carry them: a step of the path is no command of its own.
     await channel.play(["goodbye"], keys="")
-    assert channel.sent[0] == (
+    await channel.collect(["main-menu"], max_digits=1)
+    assert [c.split(" ", 1)[0] for c in channel.sent] == ["STREAM", "GET"]
+    await channel.flush()
+    assert channel.sent[2:] == [
         'EXEC MSet "DIDEHBAN_PATH=menu:1>record>rec-menu:3,'
         'DIDEHBAN_TRACKING_CODE=2112345678,DIDEHBAN_OUTCOME=registered"'
-    )
-    assert channel.sent[1].startswith("STREAM FILE") and len(channel.sent) == 2
+    ]
+
+
+async def test_variables_set_before_a_hang_up_reach_the_dial_plan_after_it():
+    """res_agi runs SET VARIABLE and EXEC on a dead channel: the path up to the hang-up is whole."""
+    from ivr.agi import CallerHungUp
+
+    class HangsUpAtThePrompt(RecordingChannel):
+        async def _send(self, command: str) -> Reply:
+            self.sent.append(command)
+            if command.startswith("STREAM FILE"):
+                raise CallerHungUp("HANGUP")
+            return Reply(200, "0")
+
+    channel = HangsUpAtThePrompt()
+    await channel.set_variable("DIDEHBAN_SERVICE", "1482")
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1")
+    with pytest.raises(CallerHungUp):
+        await channel.play(["kind-menu"])
+    assert not channel.alive
+    await channel.flush()
+    assert channel.sent[-1] == 'EXEC MSet "DIDEHBAN_SERVICE=1482,DIDEHBAN_PATH=menu:1"'
+
+
+async def test_variables_answered_by_a_hang_up_go_again_after_it():
+    """The HANGUP line may answer the MSet itself (Asterisk runs it anyway): sent again, not lost."""
+
+    class HangsUpAtTheMSet(RecordingChannel):
+        async def _send(self, command: str) -> Reply:
+            self.sent.append(command)
+            if command.startswith("EXEC MSet") and len(self.sent) == 1:
+                raise CallerHungUp("HANGUP")
+            return Reply(200, "0")
+
+    channel = HangsUpAtTheMSet()
+    await channel.set_variable("DIDEHBAN_PATH", "menu:1")
+    await channel.set_variable("DIDEHBAN_OUTCOME", "registered")
+    with pytest.raises(CallerHungUp):
+        await channel.flush()
+    await channel.flush()
+    assert channel.sent == ['EXEC MSet "DIDEHBAN_PATH=menu:1,DIDEHBAN_OUTCOME=registered"'] * 2
+
+
+async def test_a_call_hung_up_at_a_menu_leaves_its_whole_path(backend, place_call, db):
+    # The kind menu is answered, the urgency menu's command (the fifth) is met by HANGUP.
+    t = await place_call(["1", "1"], hangup_at_command=5)
+    assert t.hung_up and "urgency-menu" in t.commands[4]
+    assert t.variables["DIDEHBAN_PATH"] == "menu:1>kind:1"
+    assert t.variables["DIDEHBAN_SERVICE"] == "1482"
 
 
 async def test_a_variable_set_twice_is_sent_once_with_its_last_value():
@@ -199,8 +250,9 @@ async def test_an_entry_of_several_digits_is_never_a_read():
     assert not any(c.startswith("EXEC Read") for c in channel.sent)
 
 
-async def test_a_whole_new_case_call_is_23_commands(backend, place_call, db):
-    """Was 33: the national ID read back was a STREAM FILE a digit."""
+async def test_a_whole_new_case_call_is_18_commands(backend, place_call, db):
+    """Was 33: the national ID read back was a STREAM FILE a digit, and each step of the path its
+    own SET VARIABLE. (17 where the recording mute works; here it fails and StopMixMonitor is sent.)"""
     t = await place_call(NEW_CASE)
     assert t.variables["DIDEHBAN_OUTCOME"] == "registered" and not t.hung_up
     # A run of prompts no key stops is split in several Playbacks only by a long prompts folder
@@ -210,7 +262,8 @@ async def test_a_whole_new_case_call_is_23_commands(backend, place_call, db):
         for before, c in zip(["", *t.commands], t.commands, strict=False)
         if not (c.startswith("EXEC Playback") and before.startswith("EXEC Playback"))
     ]
-    assert len(commands) <= 23, "\n".join(c[:60] for c in commands)
+    assert len(commands) <= 18, "\n".join(c[:60] for c in commands)
+    assert sum(c.startswith(("EXEC MSet", "SET VARIABLE")) for c in commands) == 2  # beep, code
     assert not any(c.startswith("STREAM FILE") and "/digit-" in c for c in t.commands)
     assert digits_after(t.played, "you-entered") == [NID]  # every digit is still read back
 
