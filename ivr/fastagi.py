@@ -61,6 +61,7 @@ class AgiConnection(asyncio.Protocol):
         self._lines: collections.deque[str] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop  # set by connection_made
         self._header_timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Task | None = None
 
@@ -68,7 +69,10 @@ class AgiConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self._header_timer = asyncio.get_running_loop().call_later(HEADER_TIMEOUT, self._no_header)
+        # Once a connection: asyncio.get_running_loop() is a getpid() system call on Python 3.11,
+        # and a command needs the loop for its reply's future (issue 13: syscalls are the cost).
+        self._loop = asyncio.get_running_loop()
+        self._header_timer = self._loop.call_later(HEADER_TIMEOUT, self._no_header)
 
     def data_received(self, data: bytes) -> None:
         if self._partial:
@@ -101,7 +105,7 @@ class AgiConnection(asyncio.Protocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-        self.task = asyncio.get_running_loop().create_task(self._run(headers))
+        self.task = self._loop.create_task(self._run(headers))
 
     def _no_header(self) -> None:
         if self._header is not None and self.transport is not None:
@@ -128,7 +132,7 @@ class AgiConnection(asyncio.Protocol):
         while not self._lines:
             if self._closed:
                 return ""
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
