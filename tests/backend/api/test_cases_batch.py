@@ -228,3 +228,21 @@ def test_callers_in_a_batch_as_one_by_one(client, ivr_headers, db, clock, vault)
     by_call = {c.call_id: c for c in db.scalars(select(Case))}
     assert vault.decrypt(by_call["call.2"].phone_enc) == other and by_call["call.2"].caller_id == known.id
     assert by_call["call.3"].caller_id not in (None, known.id) and by_call["call.3"].incomplete
+
+
+def test_each_case_of_a_batch_gets_its_own_working_evidence_link(client, ivr_headers, db, clock):
+    """The batch draws its tokens together: each registration SMS still names a token of its own case."""
+    import re
+
+    from backend.services.evidence import usable_token
+
+    items = [spooled(n, caller_number=f"0912000000{n}") for n in range(1, 4)]
+    assert [r["result"] for r in post(client, ivr_headers, items)] == ["created"] * 3
+    db.expire_all()
+    tokens = set()
+    for message in db.scalars(select(OutboundMessage).where(OutboundMessage.dedupe_key.like("%:registered"))):
+        token = re.search(r"/e/([A-Za-z0-9_-]+)", message.body).group(1)
+        row = usable_token(db, token, now=START)
+        assert row is not None and row.case_id == message.case_id
+        tokens.add(token)
+    assert len(tokens) == 3
