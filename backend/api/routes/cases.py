@@ -490,9 +490,10 @@ def load_case_view(conn: Connection, tracking_code: str) -> CaseView:
 
 # The look-ups' own threads: a plain executor hands a look-up over through a SimpleQueue (C), where
 # the framework's thread pool (anyio) takes a Condition, a capacity limiter and a cancel scope each
-# time, about a fifth of a look-up's CPU in the profile (issue 13). As many threads as the
-# framework's pool has, so a burst of look-ups waits for the database's pool, not for a thread.
-_LOOKUPS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="status-lookup")
+# time, about a fifth of a look-up's CPU in the profile (issue 13). A look-up holds a connection for
+# well under a millisecond, so a few threads serve thousands a second; beyond them a burst queues
+# here, not on the database pool (whose wait times out), and leaves the pool to the other routes.
+_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="status-lookup")
 
 
 @router.get("/{tracking_code}", response_model=CaseStatusOut)
