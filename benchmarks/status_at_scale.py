@@ -414,10 +414,9 @@ def explain_route(database_url: str, kinds: dict[str, Callable[[], dict]]) -> No
     """Run the status route's own service code for one look-up of each kind, capture its statements,
     and print EXPLAIN (ANALYZE, BUFFERS) of each."""
     from sqlalchemy import event
-    from sqlalchemy.orm import Session
 
     from backend.api.errors import ApiError
-    from backend.api.routes.cases import load_case_view
+    from backend.api.routes.cases import load_case_view, lookup_connection
     from backend.core.db import make_engine
     from backend.core.security import IdentityVault
     from backend.services.profiles import get_profile
@@ -434,9 +433,9 @@ def explain_route(database_url: str, kinds: dict[str, Callable[[], dict]]) -> No
     for kind, make in kinds.items():
         request = make()
         captured.clear()
-        with Session(engine) as db:
+        with lookup_connection(engine) as conn:
             try:
-                case = load_case_view(db, request["code"])
+                case = load_case_view(conn, request["code"])
                 owner = is_owner(
                     case, vault, request["params"].get("caller_number"), request["params"].get("national_id")
                 )

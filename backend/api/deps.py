@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends
@@ -58,8 +59,13 @@ async def app_settings() -> Settings:
     return get_settings()
 
 
+# One vault per pair of keys, not one a request: building its Fernet cost about 1 % of a status
+# look-up (issue 13). Keyed by the keys themselves, so new keys (a test's, a restart's) get a new one.
+_vault_for = lru_cache(maxsize=8)(IdentityVault.from_keys)
+
+
 async def get_vault(settings: Annotated[Settings, Depends(app_settings)]) -> IdentityVault:
-    return IdentityVault.from_settings(settings)
+    return _vault_for(settings.secret_key, settings.lookup_key)
 
 
 async def get_now() -> dt.datetime:

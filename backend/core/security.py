@@ -31,11 +31,15 @@ class IdentityVault:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IdentityVault:
-        if not settings.secret_key or not settings.lookup_key:
+        return cls.from_keys(settings.secret_key, settings.lookup_key)
+
+    @classmethod
+    def from_keys(cls, secret_key: str, lookup_key: str) -> IdentityVault:
+        if not secret_key or not lookup_key:
             raise MissingSecret(
                 "DIDEHBAN_SECRET_KEY and DIDEHBAN_LOOKUP_KEY must be set (`didehban keys` prints new ones)"
             )
-        return cls(Fernet(settings.secret_key.encode()), settings.lookup_key.encode())
+        return cls(Fernet(secret_key.encode()), lookup_key.encode())
 
     def encrypt(self, value: str) -> str:
         return self.fernet.encrypt(value.encode()).decode()

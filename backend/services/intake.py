@@ -17,7 +17,7 @@ from backend.core.config import get_settings
 from backend.core.security import IdentityVault
 from backend.models import Caller, Case, CaseCode, CaseEvent, EvidenceToken, OutboundMessage, Recording
 from backend.models.base import utcnow
-from backend.services.evidence import evidence_link, evidence_token_row, issue_evidence_token
+from backend.services.evidence import evidence_link, evidence_token_row, issue_evidence_token, new_tokens
 from backend.services.notifications import enqueue_sms
 from backend.services.org import root_unit_id
 from domain.case_state import CaseStatus
@@ -580,6 +580,7 @@ def register_new_cases(
         case_ids = [ids[row["tracking_code"]] for row in rows]
     events, recordings, messages, tokens = [], [], [], []
     link_base = public_url or get_settings().public_url
+    unused_tokens = new_tokens(sum(1 for row in rows if row["phone_enc"]))
     for case_id, row, (data, profile, checked, received) in zip(case_ids, rows, extras, strict=True):
         events.append(
             {
@@ -602,7 +603,7 @@ def register_new_cases(
                 }
             )
         if row["phone_enc"]:
-            token, token_row = evidence_token_row(case_id, now=now)
+            token, token_row = evidence_token_row(case_id, now=now, token=unused_tokens.pop())
             tokens.append(token_row)
             messages.append(
                 {

@@ -82,10 +82,8 @@ def test_events_come_in_time_order_and_tell_each_case_history():
 
 @pytest.mark.skipif(not os.environ.get("DIDEHBAN_TEST_POSTGRES_URL"), reason="PostgreSQL only (COPY)")
 def test_a_small_fill_reads_as_the_benchmark_expects(monkeypatch):
-    from sqlalchemy.orm import Session
-
     from backend.api.errors import ApiError
-    from backend.api.routes.cases import load_case_view
+    from backend.api.routes.cases import load_case_view, lookup_connection
     from backend.core.migrate import upgrade_and_sync
     from backend.core.security import IdentityVault
     from backend.services.status import is_owner
@@ -113,14 +111,14 @@ def test_a_small_fill_reads_as_the_benchmark_expects(monkeypatch):
             )
         vault = IdentityVault(None, bench.LOOKUP_KEY.encode())  # type: ignore[arg-type]
         kinds = bench.sample_codes(500, int(500 * bench.CALLERS_PER_CASE), random.Random(3))
-        with Session(engine) as db:
+        with lookup_connection(engine) as conn:
             for kind, make in kinds.items():
                 status, owner = bench.EXPECTED[kind]
                 for _ in range(20):
                     request = make()
                     params = request["params"]
                     try:
-                        case = load_case_view(db, request["code"])
+                        case = load_case_view(conn, request["code"])
                     except ApiError as exc:
                         assert (kind, exc.status) == (kind, status)
                         continue

@@ -44,6 +44,15 @@ def test_parse_tracking_code_raises_only_its_own_error(raw):
     assert len(code) == 10 and code.isascii() and code.isdigit()
 
 
+@given(st.one_of(hostile_text, st.text(alphabet="0123456789", max_size=14)))
+@settings(max_examples=400)
+def test_normalised_digits_read_as_one_character_at_a_time(raw):
+    # ASCII digits alone are returned as they are (the IVR's case); the same as reading each character.
+    from domain.digits import _SEPARATORS, _ascii_digit
+
+    assert normalise_digits(raw) == "".join(_ascii_digit(ch) for ch in raw if ch not in _SEPARATORS)
+
+
 def test_every_unicode_decimal_digit_is_one_identity():
     nid = "0013542419"
     fullwidth = nid.translate(str.maketrans("0123456789", "０１２３４５６７８９"))

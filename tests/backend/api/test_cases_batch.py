@@ -167,6 +167,48 @@ def test_a_lost_race_files_the_batch_case_by_case(client, ivr_headers, db, clock
     assert count(db, Case) == 2
 
 
+def test_a_batch_that_loses_one_race_is_written_again_as_a_batch(
+    client, ivr_headers, db, clock, monkeypatch, vault
+):
+    """Another request files one of the batch's calls meanwhile: the second pass sees it (a replay)
+    and files the rest together; only the replay takes the one-by-one path."""
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.api.routes import cases as route
+    from backend.services.intake import register_case
+
+    real, real_one = route.register_new_cases, route._file_one
+    passes, one_by_one = [], []
+
+    def lose_once(session, vault_, items, **kwargs):
+        passes.append(len(items))
+        if len(passes) > 1:
+            return real(session, vault_, items, **kwargs)
+        # The winner: the same call filed in its own transaction, before this batch's rows went in.
+        first = items[0]
+        register_case(db, vault, first.profile, first.data, **kwargs)
+        db.commit()
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    def file_one(*args, **kwargs):
+        one_by_one.append(args[4].call_id)
+        return real_one(*args, **kwargs)
+
+    monkeypatch.setattr(route, "register_new_cases", lose_once)
+    monkeypatch.setattr(route, "_file_one", file_one)
+    items = [
+        spooled(1),
+        spooled(2, national_id=with_check_digit("123456789")),
+        spooled(3),
+        spooled(4, kind="x"),
+    ]
+    results = post(client, ivr_headers, items)
+    assert [r["result"] for r in results] == ["replay", "created", "created", "invalid"]
+    assert results[0]["tracking_code"] == items[0]["tracking_code"]
+    assert passes == [4, 4] and one_by_one == ["call.1"]
+    assert count(db, Case) == 3 and count(db, CaseEvent) == 3
+
+
 def test_callers_in_a_batch_as_one_by_one(client, ivr_headers, db, clock, vault):
     """A known caller without a number is given the first one; a message with a number alone is its
     own caller; each case keeps the number it was filed from."""
@@ -186,3 +228,21 @@ def test_callers_in_a_batch_as_one_by_one(client, ivr_headers, db, clock, vault)
     by_call = {c.call_id: c for c in db.scalars(select(Case))}
     assert vault.decrypt(by_call["call.2"].phone_enc) == other and by_call["call.2"].caller_id == known.id
     assert by_call["call.3"].caller_id not in (None, known.id) and by_call["call.3"].incomplete
+
+
+def test_each_case_of_a_batch_gets_its_own_working_evidence_link(client, ivr_headers, db, clock):
+    """The batch draws its tokens together: each registration SMS still names a token of its own case."""
+    import re
+
+    from backend.services.evidence import usable_token
+
+    items = [spooled(n, caller_number=f"0912000000{n}") for n in range(1, 4)]
+    assert [r["result"] for r in post(client, ivr_headers, items)] == ["created"] * 3
+    db.expire_all()
+    tokens = set()
+    for message in db.scalars(select(OutboundMessage).where(OutboundMessage.dedupe_key.like("%:registered"))):
+        token = re.search(r"/e/([A-Za-z0-9_-]+)", message.body).group(1)
+        row = usable_token(db, token, now=START)
+        assert row is not None and row.case_id == message.case_id
+        tokens.add(token)
+    assert len(tokens) == 3

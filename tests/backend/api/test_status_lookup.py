@@ -155,3 +155,49 @@ def test_a_throttled_look_up_answers_429_with_retry_after(client, ivr_headers, f
     r = client.get(f"/api/v1/cases/{code}", params=proof, headers=ivr_headers)
     assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_requests"
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_each_kind_of_look_up_answers_as_the_orm_case_reads(client, ivr_headers, db, filed):
+    """The route's whole answer, for every kind of caller, is what case_status says of the ORM's case
+    (the path escalations and the citizens' pages read), as the response model writes it."""
+    from backend.api.routes.cases import CaseStatusOut
+    from backend.models import CaseEvent, Unit
+    from backend.services.status import case_status
+
+    code, alias = filed
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+    other = db.scalar(select(Unit).where(Unit.id != case.current_unit_id))
+    db.add(CaseEvent(case_id=case.id, action="refer", to_status="referred", actor="t", unit_id=other.id))
+    db.add(CaseEvent(case_id=case.id, action="note", to_status=None, actor="t"))  # not said to callers
+    case.answer = "پاسخ"
+    db.commit()
+    db.expire_all()
+    case = db.scalar(select(Case).where(Case.tracking_code == code))
+
+    def as_before(owner: bool) -> dict:
+        return CaseStatusOut.model_validate(case_status(case, "Asia/Tehran", owner=owner)).model_dump(
+            mode="json"
+        )
+
+    kinds = [
+        (code, {"caller_number": PHONE}, True),
+        (code, {"caller_number": STRANGER, "national_id": NID}, True),
+        (code, {"national_id": NID}, True),
+        (code, {"caller_number": STRANGER}, False),
+        (code, {"caller_number": STRANGER, "national_id": "0000000001"}, False),
+        (code, {}, False),
+        (alias, {"caller_number": PHONE}, True),
+        (alias, {"caller_number": STRANGER}, False),
+    ]
+    for asked, proof, owner in kinds:
+        r = client.get(f"/api/v1/cases/{asked}", params=proof, headers=ivr_headers)
+        assert r.status_code == 200, (asked, proof, r.text)
+        assert r.json() == as_before(owner), (asked, proof)
+        assert r.headers["content-type"] == "application/json"
+    r = client.get(f"/api/v1/cases/{new_tracking_code('10')}", headers=ivr_headers)
+    assert (r.status_code, r.json()) == (
+        404,
+        {"error": {"code": "case_not_found", "message": "no case has this tracking code"}},
+    )
+    r = client.get(f"/api/v1/cases/{code[:9]}{(int(code[9]) + 1) % 10}", headers=ivr_headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_tracking_code"
