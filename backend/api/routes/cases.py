@@ -510,14 +510,40 @@ async def read_case(
     # look-up reads on a pooled connection of its own, opened and closed in that thread, so neither
     # end costs the request a hop or an exit stack (and a database that does not answer still raises
     # OperationalError out of here: 503).
+    check = (request, throttle, settings, vault, tracking_code, caller_number)
+    loop = asyncio.get_running_loop()
+    if throttle.windows is None:
+        # A shared store (redis://) is a network round trip, and a store that does not answer waits
+        # for its time-out: never on the event loop, where every other request would wait with it.
+        return await loop.run_in_executor(_LOOKUPS, _checked_read_case, check, national_id)
+    code = _checked_code(*check)
+    if isinstance(code, JSONResponse):
+        return code
+    return await loop.run_in_executor(_LOOKUPS, _read_case, code, vault, caller_number, national_id)
+
+
+def _checked_code(
+    request: Request,
+    throttle: Throttle,
+    settings: Settings,
+    vault: IdentityVault,
+    tracking_code: str,
+    caller_number: str | None,
+) -> str | JSONResponse:
+    """The code, parsed, once the look-up is within the caller's limits; else the refusal."""
     try:
         throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-        code = _parsed_code(tracking_code)
+        return _parsed_code(tracking_code)
     except ApiError as exc:
         return exc.response()
-    return await asyncio.get_running_loop().run_in_executor(
-        _LOOKUPS, _read_case, code, vault, caller_number, national_id
-    )
+
+
+def _checked_read_case(check: tuple, national_id: str | None) -> dict[str, Any] | JSONResponse:
+    code = _checked_code(*check)
+    if isinstance(code, JSONResponse):
+        return code
+    _request, _throttle, _settings, vault, _tracking_code, caller_number = check
+    return _read_case(code, vault, caller_number, national_id)
 
 
 def _read_case(

@@ -201,3 +201,43 @@ def test_each_kind_of_look_up_answers_as_the_orm_case_reads(client, ivr_headers,
     )
     r = client.get(f"/api/v1/cases/{code[:9]}{(int(code[9]) + 1) % 10}", headers=ivr_headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_tracking_code"
+
+
+def test_a_shared_rate_limit_store_is_asked_off_the_event_loop(client, ivr_headers, filed, monkeypatch):
+    """A shared store (redis://) is a network round trip, and one that does not answer waits for its
+    time-out: the look-up asks it from its own thread, never from the event loop that every other
+    request waits on. Its limits still hold."""
+    import threading
+
+    from limits.storage import MemoryStorage
+    from limits.strategies import MovingWindowRateLimiter
+
+    from backend.api.throttling import Throttle
+    from backend.core.config import get_settings
+    from tests.backend.api.test_access import limits
+
+    limits(monkeypatch, rate_limit_per_caller="2/minute")
+    asked_from: list[str] = []
+
+    class SharedStore(MovingWindowRateLimiter):
+        def test(self, *args, **kwargs):
+            asked_from.append(threading.current_thread().name)
+            return super().test(*args, **kwargs)
+
+        def hit(self, *args, **kwargs):
+            asked_from.append(threading.current_thread().name)
+            return super().hit(*args, **kwargs)
+
+    shared = Throttle(get_settings().rate_limit_storage)
+    shared.windows, shared.limiter = None, SharedStore(MemoryStorage())
+    client.app.state.throttle = shared
+    code, _ = filed
+    proof = {"caller_number": STRANGER}
+    assert [
+        client.get(f"/api/v1/cases/{code}", params=proof, headers=ivr_headers).status_code for _ in range(3)
+    ] == [
+        200,
+        200,
+        429,
+    ]
+    assert asked_from and all(name.startswith("status-lookup") for name in asked_from), asked_from
