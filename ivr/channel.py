@@ -35,11 +35,12 @@ def _fits_mset(name: str, value: str) -> bool:
     return _MSET_VALUE.fullmatch(name) is not None and _MSET_VALUE.fullmatch(value) is not None
 
 
+def _holds_any(paths: list[str], characters: frozenset[str]) -> bool:
+    return any(ch in path for path in paths for ch in characters)
+
+
 def _fits_read(paths: list[str]) -> bool:
-    return (
-        not any(ch in path for path in paths for ch in _NOT_IN_READ)
-        and len("&".join(paths).encode()) <= PLAYBACK_MAX_BYTES
-    )
+    return not _holds_any(paths, _NOT_IN_READ) and len("&".join(paths).encode()) <= PLAYBACK_MAX_BYTES
 
 
 # res_agi reads a command into 2,048 bytes: a longer Playback is split into several.
@@ -168,7 +169,7 @@ class Channel(abc.ABC):
         file by file; a list too long for one AGI line is split."""
         if not paths:
             return
-        if any(ch in path for path in paths for ch in _NOT_IN_PLAYBACK):
+        if _holds_any(paths, _NOT_IN_PLAYBACK):
             for path in paths:
                 await self.send(f"STREAM FILE {quote(path)} {quote('')}")
             return
@@ -200,11 +201,11 @@ class Channel(abc.ABC):
 
         A key that stopped any earlier prompt (an error prompt, a menu, the welcome) is the first key
         of this entry: the prompts are not played, and the rest of the entry is read after it."""
-        if not self.typed_ahead and len(prompt_ids) > 1 and max_digits == 1:
-            paths = [self._prompts + prompt_id for prompt_id in prompt_ids]
-            if _fits_read(paths):
-                return await self._read(paths, max_digits, timeout_ms)
         if not self.typed_ahead and len(prompt_ids) > 1:
+            if max_digits == 1:  # one key: prompts and wait in one Read (see _read)
+                paths = [self._prompts + prompt_id for prompt_id in prompt_ids]
+                if _fits_read(paths):
+                    return await self._read(paths, max_digits, timeout_ms)
             await self.play(prompt_ids[:-1])
         if not self.typed_ahead:
             # GET DATA plays the last prompt and listens, the way Asterisk catches DTMF best.

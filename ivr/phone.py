@@ -187,13 +187,11 @@ class AsteriskSide:
             return f"200 result={taken}" + (" (timeout)" if timed_out else ""), False
         if verb == "EXEC READ":  # Read(var,a&b&c,maxdigits,options,attempts,timeout)
             return self._read(args[2] if len(args) > 2 else ""), False
-        if verb in ("GET VARIABLE", "GET FULL"):  # GET FULL VARIABLE evaluates ${...} expressions
-            name = args[3] if verb == "GET FULL" else args[2]
-            value = re.sub(r"\$\{(\w+)\}", lambda m: self._channel_variables.get(m[1], ""), name)
-            if verb == "GET VARIABLE":
-                value = self._channel_variables.get(name)
-                if value is None:
-                    return "200 result=0", False
+        if verb == "GET VARIABLE":
+            value = self._channel_variables.get(args[2])
+            return ("200 result=0" if value is None else f"200 result=1 ({value})"), False
+        if verb == "GET FULL":  # GET FULL VARIABLE evaluates ${...} expressions
+            value = re.sub(r"\$\{(\w+)\}", lambda m: self._channel_variables.get(m[1], ""), args[3])
             return f"200 result=1 ({value})", False
         if verb == "WAIT FOR":  # WAIT FOR DIGIT
             keys = self._typeahead or self.next_input("key", "")

@@ -10,6 +10,7 @@ MSet."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 import pytest
 
@@ -106,18 +107,23 @@ async def test_variables_wait_for_the_next_flush_and_go_in_one_command():
     ]
 
 
+class HangsUpAt(RecordingChannel):
+    """Answers HANGUP to the command `when(command, its number from 1)` picks."""
+
+    def __init__(self, when: Callable[[str, int], bool]) -> None:
+        super().__init__()
+        self._when = when
+
+    async def _send(self, command: str) -> Reply:
+        self.sent.append(command)
+        if self._when(command, len(self.sent)):
+            raise CallerHungUp("HANGUP")
+        return Reply(200, "0")
+
+
 async def test_variables_set_before_a_hang_up_reach_the_dial_plan_after_it():
     """res_agi runs SET VARIABLE and EXEC on a dead channel: the path up to the hang-up is whole."""
-    from ivr.agi import CallerHungUp
-
-    class HangsUpAtThePrompt(RecordingChannel):
-        async def _send(self, command: str) -> Reply:
-            self.sent.append(command)
-            if command.startswith("STREAM FILE"):
-                raise CallerHungUp("HANGUP")
-            return Reply(200, "0")
-
-    channel = HangsUpAtThePrompt()
+    channel = HangsUpAt(lambda command, _n: command.startswith("STREAM FILE"))
     await channel.set_variable("DIDEHBAN_SERVICE", "1482")
     await channel.set_variable("DIDEHBAN_PATH", "menu:1")
     with pytest.raises(CallerHungUp):
@@ -129,15 +135,7 @@ async def test_variables_set_before_a_hang_up_reach_the_dial_plan_after_it():
 
 async def test_variables_answered_by_a_hang_up_go_again_after_it():
     """The HANGUP line may answer the MSet itself (Asterisk runs it anyway): sent again, not lost."""
-
-    class HangsUpAtTheMSet(RecordingChannel):
-        async def _send(self, command: str) -> Reply:
-            self.sent.append(command)
-            if command.startswith("EXEC MSet") and len(self.sent) == 1:
-                raise CallerHungUp("HANGUP")
-            return Reply(200, "0")
-
-    channel = HangsUpAtTheMSet()
+    channel = HangsUpAt(lambda command, n: command.startswith("EXEC MSet") and n == 1)
     await channel.set_variable("DIDEHBAN_PATH", "menu:1")
     await channel.set_variable("DIDEHBAN_OUTCOME", "registered")
     with pytest.raises(CallerHungUp):
@@ -178,14 +176,7 @@ async def test_a_value_mset_would_misread_goes_in_its_own_set_variable():
 async def test_variables_go_before_a_recording_not_as_part_of_it():
     """A hang-up while the variables go out is a hang-up before the beep: the recording is not
     reported as begun (a case would be filed for a message never recorded)."""
-    from ivr.agi import CallerHungUp
-
-    class HangsUpAtFirstCommand(RecordingChannel):
-        async def _send(self, command: str) -> Reply:
-            self.sent.append(command)
-            raise CallerHungUp("HANGUP")
-
-    channel = HangsUpAtFirstCommand()
+    channel = HangsUpAt(lambda _command, _n: True)
     await channel.set_variable("DIDEHBAN_PATH", "menu:1")
     try:
         await channel.record("/rec/x")

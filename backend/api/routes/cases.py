@@ -506,58 +506,37 @@ async def read_case(
     caller_number: Annotated[str | None, Query(description="proves ownership: the calling number")] = None,
     national_id: Annotated[str | None, Query(description="proves ownership: the filer's national ID")] = None,
 ) -> dict[str, Any] | JSONResponse:
-    # async, with the database's work in one hop to a look-up thread. No session dependency: the
-    # look-up reads on a pooled connection of its own, opened and closed in that thread, so neither
-    # end costs the request a hop or an exit stack (and a database that does not answer still raises
-    # OperationalError out of here: 503).
-    check = (request, throttle, settings, vault, tracking_code, caller_number)
-    loop = asyncio.get_running_loop()
-    if throttle.windows is None:
-        # A shared store (redis://) is a network round trip, and a store that does not answer waits
-        # for its time-out: never on the event loop, where every other request would wait with it.
-        return await loop.run_in_executor(_LOOKUPS, _checked_read_case, check, national_id)
-    code = _checked_code(*check)
-    if isinstance(code, JSONResponse):
-        return code
-    return await loop.run_in_executor(_LOOKUPS, _read_case, code, vault, caller_number, national_id)
+    # async, with all of a look-up's work in one hop to a look-up thread: the caller's limits (a
+    # shared store, redis://, is a network round trip that must never hold the event loop), the code,
+    # the read. No session dependency: the look-up reads on a pooled connection of its own, opened and
+    # closed in that thread, so neither end costs the request a hop or an exit stack (and a database
+    # that does not answer still raises OperationalError out of here: 503).
+    return await asyncio.get_running_loop().run_in_executor(
+        _LOOKUPS, _read_case, request, throttle, settings, vault, tracking_code, caller_number, national_id
+    )
 
 
-def _checked_code(
+def _read_case(
     request: Request,
     throttle: Throttle,
     settings: Settings,
     vault: IdentityVault,
     tracking_code: str,
     caller_number: str | None,
-) -> str | JSONResponse:
-    """The code, parsed, once the look-up is within the caller's limits; else the refusal."""
+    national_id: str | None,
+) -> dict[str, Any] | JSONResponse:
     try:
         throttle_caller(request, throttle, settings, vault, caller_number, "status look-ups")
-        return _parsed_code(tracking_code)
-    except ApiError as exc:
-        return exc.response()
-
-
-def _checked_read_case(check: tuple, national_id: str | None) -> dict[str, Any] | JSONResponse:
-    code = _checked_code(*check)
-    if isinstance(code, JSONResponse):
-        return code
-    _request, _throttle, _settings, vault, _tracking_code, caller_number = check
-    return _read_case(code, vault, caller_number, national_id)
-
-
-def _read_case(
-    code: str, vault: IdentityVault, caller_number: str | None, national_id: str | None
-) -> dict[str, Any] | JSONResponse:
-    # The engine the sessions are made on (deps.get_sessionmaker, so a test can point it elsewhere).
-    with lookup_connection(deps.get_sessionmaker().kw["bind"]) as conn:
-        try:
+        code = _parsed_code(tracking_code)
+        # The engine the sessions are made on (deps.get_sessionmaker, so a test can point it elsewhere).
+        with lookup_connection(deps.get_sessionmaker().kw["bind"]) as conn:
             case = load_case_view(conn, code)
-        except ApiError as exc:
-            # Answered, not raised: a raise would travel the exception middleware (issue 13).
-            return exc.response()
-        owner = is_owner(case, vault, caller_number, national_id)
-        return case_status(case, get_profile(case.service).timezone, owner=owner)
+            # Inside: ownership by national ID reads the caller's hash on this connection (CaseView).
+            owner = is_owner(case, vault, caller_number, national_id)
+            return case_status(case, get_profile(case.service).timezone, owner=owner)
+    except ApiError as exc:
+        # Answered, not raised: a raise would travel the exception middleware (issue 13).
+        return exc.response()
 
 
 class EscalationIn(RequestBody):
